@@ -1,0 +1,35 @@
+import { crc32 } from 'node:zlib';
+import { ProtocolError, ProtocolErrorCode } from './errors.js';
+import { RecordField } from './record-layout.js';
+import type { RecordSections } from './record-sections.js';
+
+/**
+ * The record CRC covers the fixed header after itself (which includes bodyCrc, and so the body) and
+ * the trailing sections: every byte is protected, yet a store never re-hashes a 1 MiB body.
+ */
+export function computeRecordCrc(buf: Buffer, offset: number, sections: RecordSections): number {
+  const headerCrc = crc32(buf.subarray(offset + RecordField.MAGIC, offset + RecordField.BODY));
+  const trailerStart = sections.bodyStart + sections.bodyLength;
+  return crc32(buf.subarray(trailerStart, offset + sections.totalSize), headerCrc);
+}
+
+export function computeBodyCrc(buf: Buffer, sections: RecordSections): number {
+  return crc32(buf.subarray(sections.bodyStart, sections.bodyStart + sections.bodyLength));
+}
+
+/** Throws RECORD_CRC_MISMATCH unless the body matches the bodyCrc the producer computed. */
+export function verifyBodyCrc(buf: Buffer, offset: number, sections: RecordSections): void {
+  const expected = buf.readUInt32BE(offset + RecordField.BODY_CRC);
+  if (computeBodyCrc(buf, sections) !== expected) {
+    throw new ProtocolError(ProtocolErrorCode.RECORD_CRC_MISMATCH, `record at byte ${offset}: body CRC mismatch`);
+  }
+}
+
+/** Throws RECORD_CRC_MISMATCH unless both the record CRC (set at store time) and the body CRC match. */
+export function verifyStoredRecordCrc(buf: Buffer, offset: number, sections: RecordSections): void {
+  const expected = buf.readUInt32BE(offset + RecordField.RECORD_CRC);
+  if (computeRecordCrc(buf, offset, sections) !== expected) {
+    throw new ProtocolError(ProtocolErrorCode.RECORD_CRC_MISMATCH, `record at byte ${offset}: record CRC mismatch`);
+  }
+  verifyBodyCrc(buf, offset, sections);
+}

@@ -1,0 +1,140 @@
+import { crc32 } from 'node:zlib';
+import { ProtocolError, ProtocolErrorCode } from './errors.js';
+import { writeHost } from './host.js';
+import { DEFAULT_MAX_BODY_BYTES, DEFAULT_MAX_PROPERTIES_BYTES, MAX_PROPERTY_NAME_BYTES, MAX_TAGS_BYTES } from './limits.js';
+import type { Message } from './message.js';
+import { SYSTEM_PROPERTY_PREFIX, SystemProperty } from './message.js';
+import { writeMessageId } from './message-id.js';
+import { validateTopicName } from './names.js';
+import { KEY_SEPARATOR, RECORD_HEADER_BYTES, RECORD_MAGIC, RECORD_VERSION, RecordField } from './record-layout.js';
+import { writeU64 } from './u64.js';
+
+export interface EncodeOptions {
+  maxBodyBytes?: number;
+  maxPropertiesBytes?: number;
+  /** Allow `%`-prefixed system topics (brokers re-publishing retries, DLQ, timers). */
+  allowSystemTopic?: boolean;
+  /** Extra system properties (`$`-prefixed names). */
+  systemProperties?: Readonly<Record<string, string>>;
+  flags?: number;
+  queueId?: number;
+  reconsumeTimes?: number;
+  preparedTxOffset?: number;
+  bornTimestamp?: number;
+  bornHost?: { address: string; port: number };
+  /** Reuse an existing id (re-publishing a message keeps its identity). */
+  msgId?: Buffer;
+}
+
+const USER_PROPERTY_NAME = /^[A-Za-z0-9_.-]+$/;
+
+function invalid(message: string): never {
+  throw new ProtocolError(ProtocolErrorCode.MESSAGE_INVALID, message);
+}
+
+function collectProperties(message: Message, options: EncodeOptions): [string, string][] {
+  const entries: [string, string][] = [];
+  for (const [name, value] of Object.entries(message.properties ?? {})) {
+    if (!USER_PROPERTY_NAME.test(name) || name.length > MAX_PROPERTY_NAME_BYTES) {
+      invalid(`property name ${JSON.stringify(name)} must be 1-${MAX_PROPERTY_NAME_BYTES} letters, digits, '_', '-' or '.'`);
+    }
+    if (typeof value !== 'string') invalid(`property ${JSON.stringify(name)} must be a string`);
+    entries.push([name, value]);
+  }
+  if (message.shardingKey !== undefined) entries.push([SystemProperty.SHARDING_KEY, String(message.shardingKey)]);
+  if (message.delayMs !== undefined) {
+    if (!Number.isFinite(message.delayMs)) invalid(`delayMs must be a finite number, got ${message.delayMs}`);
+    entries.push([SystemProperty.DELAY_MS, String(Math.trunc(message.delayMs))]);
+  }
+  if (message.deliverAt !== undefined) {
+    const at = message.deliverAt instanceof Date ? message.deliverAt.getTime() : message.deliverAt;
+    if (!Number.isFinite(at)) invalid(`deliverAt must be a valid time, got ${String(message.deliverAt)}`);
+    entries.push([SystemProperty.DELIVER_AT, String(Math.trunc(at))]);
+  }
+  for (const [name, value] of Object.entries(options.systemProperties ?? {})) {
+    if (!name.startsWith(SYSTEM_PROPERTY_PREFIX) || name.length > MAX_PROPERTY_NAME_BYTES) {
+      invalid(`system property name ${JSON.stringify(name)} must start with '${SYSTEM_PROPERTY_PREFIX}'`);
+    }
+    entries.push([name, value]);
+  }
+  return entries;
+}
+
+function keysOf(keys: Message['keys']): string {
+  if (keys === undefined) return '';
+  const list = typeof keys === 'string' ? [keys] : keys;
+  for (const key of list) {
+    if (typeof key !== 'string' || key.length === 0 || key.includes(KEY_SEPARATOR)) {
+      invalid(`message keys must be non-empty strings without U+001F, got ${JSON.stringify(key)}`);
+    }
+  }
+  return list.join(KEY_SEPARATOR);
+}
+
+/**
+ * Encodes a message into one record: validates every field, computes the body CRC and leaves the
+ * store-owned fields zero. Throws ProtocolError with a precise code for any invalid input.
+ */
+export function encodeRecord(message: Message, options: EncodeOptions = {}): Buffer {
+  validateTopicName(message.topic, { allowSystem: options.allowSystemTopic ?? false });
+  const body = typeof message.body === 'string' ? Buffer.from(message.body, 'utf8') : message.body;
+  if (!(body instanceof Uint8Array)) invalid('message body must be a string, Buffer or Uint8Array');
+  const maxBody = options.maxBodyBytes ?? DEFAULT_MAX_BODY_BYTES;
+  if (body.length > maxBody) {
+    throw new ProtocolError(ProtocolErrorCode.MESSAGE_TOO_LARGE, `message body is ${body.length} bytes; the maximum is ${maxBody}`);
+  }
+  const tags = message.tags ?? '';
+  if (typeof tags !== 'string') invalid('message tags must be a string');
+  const tagsBytes = Buffer.byteLength(tags, 'utf8');
+  if (tagsBytes > MAX_TAGS_BYTES) invalid(`message tags are ${tagsBytes} bytes; the maximum is ${MAX_TAGS_BYTES}`);
+  const keys = keysOf(message.keys);
+  const keysBytes = Buffer.byteLength(keys, 'utf8');
+  const properties = collectProperties(message, options);
+  let propertiesBytes = 0;
+  for (const [name, value] of properties) propertiesBytes += 1 + Buffer.byteLength(name) + 2 + Buffer.byteLength(value, 'utf8');
+  const trailerBytes = 1 + message.topic.length + 1 + tagsBytes + 2 + keysBytes + 2 + propertiesBytes;
+  const maxProperties = options.maxPropertiesBytes ?? DEFAULT_MAX_PROPERTIES_BYTES;
+  if (trailerBytes > maxProperties) {
+    throw new ProtocolError(
+      ProtocolErrorCode.PROPERTIES_TOO_LARGE,
+      `topic, tags, keys and properties take ${trailerBytes} bytes; the maximum is ${maxProperties}`,
+    );
+  }
+
+  const total = RECORD_HEADER_BYTES + body.length + trailerBytes;
+  const buf = Buffer.alloc(total);
+  buf.writeUInt32BE(total, RecordField.TOTAL_SIZE);
+  buf.writeUInt16BE(RECORD_MAGIC, RecordField.MAGIC);
+  buf[RecordField.VERSION] = RECORD_VERSION;
+  buf[RecordField.FLAGS] = options.flags ?? 0;
+  buf.writeUInt32BE(crc32(body), RecordField.BODY_CRC);
+  if (options.msgId) options.msgId.copy(buf, RecordField.MSG_ID);
+  else writeMessageId(buf, RecordField.MSG_ID);
+  buf.writeUInt32BE(options.queueId ?? 0, RecordField.QUEUE_ID);
+  writeU64(buf, RecordField.BORN_TIMESTAMP, options.bornTimestamp ?? Date.now());
+  if (options.bornHost) writeHost(buf, RecordField.BORN_HOST, options.bornHost.address, options.bornHost.port);
+  buf.writeUInt32BE(options.reconsumeTimes ?? 0, RecordField.RECONSUME_TIMES);
+  writeU64(buf, RecordField.PREPARED_TX_OFFSET, options.preparedTxOffset ?? 0);
+  buf.writeUInt32BE(body.length, RecordField.BODY_LENGTH);
+  buf.set(body, RecordField.BODY);
+
+  let at = RecordField.BODY + body.length;
+  buf[at++] = message.topic.length;
+  at += buf.write(message.topic, at, 'latin1');
+  buf[at++] = tagsBytes;
+  at += buf.write(tags, at, 'utf8');
+  buf.writeUInt16BE(keysBytes, at);
+  at += 2;
+  at += buf.write(keys, at, 'utf8');
+  buf.writeUInt16BE(propertiesBytes, at);
+  at += 2;
+  for (const [name, value] of properties) {
+    buf[at++] = name.length;
+    at += buf.write(name, at, 'latin1');
+    const valueBytes = Buffer.byteLength(value, 'utf8');
+    buf.writeUInt16BE(valueBytes, at);
+    at += 2;
+    at += buf.write(value, at, 'utf8');
+  }
+  return buf;
+}

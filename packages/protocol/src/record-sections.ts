@@ -1,0 +1,86 @@
+import { ProtocolError, ProtocolErrorCode } from './errors.js';
+import { DEFAULT_MAX_BODY_BYTES } from './limits.js';
+import { MIN_RECORD_BYTES, RECORD_MAGIC, RECORD_VERSION, RecordField } from './record-layout.js';
+
+/** Absolute positions of a record's variable sections inside its buffer. */
+export interface RecordSections {
+  totalSize: number;
+  bodyStart: number;
+  bodyLength: number;
+  topicStart: number;
+  topicLength: number;
+  tagsStart: number;
+  tagsLength: number;
+  keysStart: number;
+  keysLength: number;
+  propertiesStart: number;
+  propertiesLength: number;
+}
+
+export function emptySections(): RecordSections {
+  return {
+    totalSize: 0, bodyStart: 0, bodyLength: 0, topicStart: 0, topicLength: 0, tagsStart: 0, tagsLength: 0,
+    keysStart: 0, keysLength: 0, propertiesStart: 0, propertiesLength: 0,
+  };
+}
+
+function malformed(offset: number, problem: string): never {
+  throw new ProtocolError(ProtocolErrorCode.RECORD_MALFORMED, `record at byte ${offset}: ${problem}`);
+}
+
+/**
+ * Checks that the record starting at `offset` is structurally sound inside `buf[offset, end)` and
+ * fills `out` with its section positions (pass a reused object to avoid an allocation per record).
+ * Every length is checked against the bytes actually present before it is used.
+ */
+export function readRecordSections(
+  buf: Buffer,
+  offset: number,
+  end: number = buf.length,
+  out: RecordSections = emptySections(),
+  maxBodyBytes: number = DEFAULT_MAX_BODY_BYTES,
+): RecordSections {
+  const available = end - offset;
+  if (available < MIN_RECORD_BYTES) malformed(offset, `only ${available} bytes, a record needs at least ${MIN_RECORD_BYTES}`);
+  const totalSize = buf.readUInt32BE(offset + RecordField.TOTAL_SIZE);
+  if (totalSize < MIN_RECORD_BYTES || totalSize > available) {
+    malformed(offset, `declared size ${totalSize} is outside [${MIN_RECORD_BYTES}, ${available}]`);
+  }
+  if (buf.readUInt16BE(offset + RecordField.MAGIC) !== RECORD_MAGIC) malformed(offset, 'bad magic');
+  if (buf[offset + RecordField.VERSION] !== RECORD_VERSION) malformed(offset, `unsupported version ${buf[offset + RecordField.VERSION]}`);
+  const recordEnd = offset + totalSize;
+  const bodyLength = buf.readUInt32BE(offset + RecordField.BODY_LENGTH);
+  if (bodyLength > maxBodyBytes) {
+    throw new ProtocolError(ProtocolErrorCode.MESSAGE_TOO_LARGE, `record at byte ${offset}: body is ${bodyLength} bytes; the maximum is ${maxBodyBytes}`);
+  }
+  const bodyStart = offset + RecordField.BODY;
+  let at = bodyStart + bodyLength;
+  if (at + 6 > recordEnd) malformed(offset, 'body overruns the record');
+  const topicLength = buf[at]!;
+  const topicStart = at + 1;
+  at = topicStart + topicLength;
+  if (topicLength === 0 || at + 5 > recordEnd) malformed(offset, 'topic overruns the record');
+  const tagsLength = buf[at]!;
+  const tagsStart = at + 1;
+  at = tagsStart + tagsLength;
+  if (at + 4 > recordEnd) malformed(offset, 'tags overrun the record');
+  const keysLength = buf.readUInt16BE(at);
+  const keysStart = at + 2;
+  at = keysStart + keysLength;
+  if (at + 2 > recordEnd) malformed(offset, 'keys overrun the record');
+  const propertiesLength = buf.readUInt16BE(at);
+  const propertiesStart = at + 2;
+  if (propertiesStart + propertiesLength !== recordEnd) malformed(offset, 'sections do not add up to the declared size');
+  out.totalSize = totalSize;
+  out.bodyStart = bodyStart;
+  out.bodyLength = bodyLength;
+  out.topicStart = topicStart;
+  out.topicLength = topicLength;
+  out.tagsStart = tagsStart;
+  out.tagsLength = tagsLength;
+  out.keysStart = keysStart;
+  out.keysLength = keysLength;
+  out.propertiesStart = propertiesStart;
+  out.propertiesLength = propertiesLength;
+  return out;
+}

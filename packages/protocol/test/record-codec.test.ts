@@ -1,0 +1,130 @@
+import { describe, expect, it } from 'vitest';
+import {
+  ProtocolError,
+  RecordField,
+  SystemProperty,
+  concatRecords,
+  decodeRecord,
+  decodeRecords,
+  encodeRecord,
+  forEachRecord,
+  isMessageId,
+  messageIdTimestamp,
+  patchStoredFields,
+  readRecordSections,
+  tagHash,
+  validateTopicName,
+  verifyStoredRecordCrc,
+  writeHost,
+  readHost,
+} from '../src/index.js';
+
+function codeOf(fn: () => unknown): string | undefined {
+  try {
+    fn();
+  } catch (error) {
+    expect(error).toBeInstanceOf(ProtocolError);
+    return (error as ProtocolError).code;
+  }
+  return undefined;
+}
+
+describe('record codec', () => {
+  it('round-trips every field of a message', () => {
+    const record = encodeRecord(
+      {
+        topic: 'orders',
+        body: 'héllo',
+        keys: ['order-1', 'customer 7'],
+        tags: 'created',
+        properties: { region: 'eu', 'trace.id': 'abc' },
+        shardingKey: 'customer-7',
+        deliverAt: new Date(1_800_000_000_000),
+      },
+      { queueId: 3, reconsumeTimes: 2, bornHost: { address: '10.1.2.3', port: 4567 }, bornTimestamp: 1234 },
+    );
+    const message = decodeRecord(record);
+    expect(message.topic).toBe('orders');
+    expect(message.body.toString('utf8')).toBe('héllo');
+    expect(message.keys).toEqual(['order-1', 'customer 7']);
+    expect(message.tags).toBe('created');
+    expect(message.properties).toEqual({ region: 'eu', 'trace.id': 'abc' });
+    expect(message.systemProperties[SystemProperty.SHARDING_KEY]).toBe('customer-7');
+    expect(message.systemProperties[SystemProperty.DELIVER_AT]).toBe('1800000000000');
+    expect(message.queueId).toBe(3);
+    expect(message.reconsumeTimes).toBe(2);
+    expect(message.bornHost).toBe('10.1.2.3:4567');
+    expect(message.bornTimestamp).toBe(1234);
+    expect(isMessageId(message.msgId)).toBe(true);
+    expect(Math.abs(messageIdTimestamp(message.msgId) - Date.now())).toBeLessThan(60_000);
+  });
+
+  it('gives every message a distinct id', () => {
+    const ids = new Set<string>();
+    for (let i = 0; i < 10_000; i++) ids.add(decodeRecord(encodeRecord({ topic: 't', body: '' })).msgId);
+    expect(ids.size).toBe(10_000);
+  });
+
+  it('patches store fields in place and seals the record with a CRC that detects any flipped byte', () => {
+    const record = encodeRecord({ topic: 'orders', body: Buffer.alloc(300, 7), tags: 'x', keys: 'k' });
+    const before = Buffer.from(record);
+    const sections = readRecordSections(record, 0);
+    const host = Buffer.alloc(18);
+    writeHost(host, 0, '::1', 10911);
+    patchStoredFields(record, 0, sections, 42, 1_000_000_000_000, 1_700_000_000_000, host);
+    const message = decodeRecord(record);
+    expect(message.queueOffset).toBe(42);
+    expect(message.commitLogOffset).toBe(1_000_000_000_000);
+    expect(message.storeTimestamp).toBe(1_700_000_000_000);
+    expect(message.storeHost).toBe('[0:0:0:0:0:0:0:1]:10911');
+    // Body and trailer bytes are untouched: the broker never re-encodes.
+    expect(record.subarray(RecordField.BODY).equals(before.subarray(RecordField.BODY))).toBe(true);
+    verifyStoredRecordCrc(record, 0, sections);
+    for (let i = 8; i < record.length; i += 7) {
+      const copy = Buffer.from(record);
+      copy[i] ^= 0x10;
+      expect(() => {
+        const s = readRecordSections(copy, 0);
+        verifyStoredRecordCrc(copy, 0, s);
+      }, `flip at ${i}`).toThrow(ProtocolError);
+    }
+  });
+
+  it('walks batches of concatenated records', () => {
+    const batch = concatRecords([0, 1, 2].map((i) => encodeRecord({ topic: 't', body: `m${i}`, tags: `t${i}` })));
+    const offsets: number[] = [];
+    expect(forEachRecord(batch, (offset) => offsets.push(offset))).toBe(3);
+    expect(decodeRecords(batch).map((m) => m.body.toString())).toEqual(['m0', 'm1', 'm2']);
+    expect(codeOf(() => forEachRecord(batch.subarray(0, batch.length - 1), () => undefined))).toBe('RECORD_MALFORMED');
+  });
+
+  it('rejects invalid messages with precise codes', () => {
+    expect(codeOf(() => encodeRecord({ topic: 'bad topic', body: '' }))).toBe('TOPIC_NAME_INVALID');
+    expect(codeOf(() => encodeRecord({ topic: '%RETRY%g', body: '' }))).toBe('TOPIC_NAME_INVALID');
+    expect(codeOf(() => encodeRecord({ topic: 'x'.repeat(128), body: '' }))).toBe('TOPIC_NAME_INVALID');
+    expect(codeOf(() => encodeRecord({ topic: 't', body: Buffer.alloc(11) }, { maxBodyBytes: 10 }))).toBe('MESSAGE_TOO_LARGE');
+    expect(codeOf(() => encodeRecord({ topic: 't', body: '', properties: { big: 'x'.repeat(40_000) } }))).toBe('PROPERTIES_TOO_LARGE');
+    expect(codeOf(() => encodeRecord({ topic: 't', body: '', properties: { $sneaky: 'x' } }))).toBe('MESSAGE_INVALID');
+    expect(codeOf(() => encodeRecord({ topic: 't', body: '', keys: [''] }))).toBe('MESSAGE_INVALID');
+    expect(codeOf(() => encodeRecord({ topic: 't', body: '', delayMs: Number.NaN }))).toBe('MESSAGE_INVALID');
+    expect(codeOf(() => encodeRecord({ topic: 't', body: '', tags: 'x'.repeat(256) }))).toBe('MESSAGE_INVALID');
+    expect(encodeRecord({ topic: '%RETRY%g', body: '' }, { allowSystemTopic: true }).length).toBeGreaterThan(0);
+    expect(() => validateTopicName('%DLQ%group-1', { allowSystem: true })).not.toThrow();
+  });
+
+  it('hashes tags stably with 0 reserved for no tag', () => {
+    expect(tagHash(undefined)).toBe(0);
+    expect(tagHash('')).toBe(0);
+    expect(tagHash('created')).toBe(tagHash('created'));
+    expect(tagHash('created')).not.toBe(tagHash('paid'));
+  });
+
+  it('encodes IPv4 and IPv6 hosts', () => {
+    const buf = Buffer.alloc(18);
+    writeHost(buf, 0, '127.0.0.1', 1);
+    expect(readHost(buf, 0)).toBe('127.0.0.1:1');
+    writeHost(buf, 0, 'fe80::1:2', 65535);
+    expect(readHost(buf, 0)).toBe('[fe80:0:0:0:0:0:1:2]:65535');
+    expect(codeOf(() => writeHost(buf, 0, '300.1.1.1', 1))).toBe('MESSAGE_INVALID');
+  });
+});

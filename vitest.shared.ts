@@ -1,0 +1,15 @@
+import { defineConfig } from 'vitest/config';
+
+/** Shared vitest settings: tests import sibling packages from source via the `@litemq/source` condition. */
+export function packageVitestConfig(overrides: { testTimeout?: number } = {}) {
+  return defineConfig({
+    resolve: { conditions: ['@litemq/source'] },
+    ssr: { resolve: { conditions: ['@litemq/source'] } },
+    test: {
+      include: ['test/**/*.test.ts'],
+      testTimeout: overrides.testTimeout ?? 30_000,
+      hookTimeout: 60_000,
+      pool: 'forks',
+    },
+  });
+}
