@@ -1,0 +1,42 @@
+/**
+ * Request codes carried in the `code` field of request and oneway frames. Values are part of the wire
+ * protocol: never renumber, only add. Ranges are reserved per feature so related codes stay together.
+ */
+export const RequestCode = {
+  // 10-19: produce
+  SEND_MESSAGE: 10,
+  SEND_BATCH: 11,
+  // 20-29: consume
+  PULL_MESSAGE: 20,
+  // 30-39: consumer offsets
+  COMMIT_OFFSET: 30,
+  QUERY_OFFSETS: 31,
+  QUERY_OFFSET_BY_TIME: 32,
+  // 40-49: client membership
+  HEARTBEAT: 40,
+  UNREGISTER_CLIENT: 41,
+  GET_CONSUMER_LIST: 42,
+  // 50-59: topics
+  CREATE_TOPIC: 50,
+  DELETE_TOPIC: 51,
+  GET_TOPIC_CONFIG: 52,
+  // 60-69: delayed and cron messages (reserved)
+  // 70-79: transactions (reserved)
+  // 80-89: retry and dead-letter queues (reserved)
+  // 90-99: pop consumption (reserved)
+  // 100-109: name server
+  REGISTER_BROKER: 100,
+  UNREGISTER_BROKER: 101,
+  GET_ROUTE: 102,
+  GET_CLUSTER_INFO: 103,
+  // 110+: admin (reserved)
+} as const;
+
+export type RequestCode = (typeof RequestCode)[keyof typeof RequestCode];
+
+const requestCodeNames = new Map<number, string>(Object.entries(RequestCode).map(([name, code]) => [code, name]));
+
+/** Name of a request code for logs and metrics labels, e.g. `SEND_MESSAGE`, or `UNKNOWN(77)`. */
+export function requestCodeName(code: number): string {
+  return requestCodeNames.get(code) ?? `UNKNOWN(${code})`;
+}
