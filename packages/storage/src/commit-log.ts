@@ -1,0 +1,252 @@
+import { closeSync, openSync } from 'node:fs';
+import { mkdir, open, rm, stat } from 'node:fs/promises';
+import { join } from 'node:path';
+import { StorageError, StorageErrorCode } from './errors.js';
+import { listSegmentStarts, segmentFileName } from './file-names.js';
+import { readFully, syncData, writeFully } from './fs-io.js';
+
+/** Marker written at the tail of a segment when the next record does not fit: [u32 size][u32 0][u16 magic]. */
+export const END_OF_SEGMENT_MAGIC = 0x4c42;
+export const END_OF_SEGMENT_MIN_BYTES = 16;
+
+interface Segment {
+  start: number;
+  fd: number;
+  /** Bytes in the file; a full segment always holds exactly segmentBytes. */
+  size: number;
+  dirty: boolean;
+  /** Positional reads in flight: a deleted segment's fd is closed only when they finish, never under them. */
+  readers: number;
+  retired: boolean;
+}
+
+function retire(segment: Segment): void {
+  segment.retired = true;
+  if (segment.readers === 0) closeSync(segment.fd);
+}
+
+interface PendingWrite {
+  segment: Segment;
+  position: number;
+  buffers: Buffer[];
+}
+
+/**
+ * The single append-only log of every message, split into fixed-capacity segment files named by their
+ * start offset. Offsets are absolute byte positions across segments. Only one writer (the store's
+ * append loop) reserves space and writes; readers use positional reads.
+ */
+export class CommitLog {
+  private segments: Segment[] = [];
+  private pending: PendingWrite[] = [];
+  /** Next offset to reserve (may be ahead of what is written while a batch is being prepared). */
+  private reservePos = 0;
+  /** Everything below is written to the OS. */
+  private writtenPos = 0;
+
+  private constructor(
+    readonly dir: string,
+    readonly segmentBytes: number,
+  ) {}
+
+  static async open(dir: string, segmentBytes: number): Promise<CommitLog> {
+    await mkdir(dir, { recursive: true });
+    const log = new CommitLog(dir, segmentBytes);
+    for (const start of await listSegmentStarts(dir)) {
+      if (start % segmentBytes !== 0) {
+        throw new StorageError(StorageErrorCode.INVALID_OPTIONS, `segment ${segmentFileName(start)} does not match segmentBytes=${segmentBytes}; open the store with the segment size it was created with`);
+      }
+      const path = join(dir, segmentFileName(start));
+      const size = (await stat(path)).size;
+      log.segments.push({ start, fd: openSync(path, 'r+'), size, dirty: false, readers: 0, retired: false });
+    }
+    const last = log.segments.at(-1);
+    log.reservePos = log.writtenPos = last ? last.start + last.size : 0;
+    return log;
+  }
+
+  get minOffset(): number {
+    return this.segments[0]?.start ?? this.writtenPos;
+  }
+
+  /** End of the written log: the offset the next record will get. */
+  get maxOffset(): number {
+    return this.writtenPos;
+  }
+
+  segmentStarts(): number[] {
+    return this.segments.map((segment) => segment.start);
+  }
+
+  segmentStartOf(offset: number): number {
+    return offset - (offset % this.segmentBytes);
+  }
+
+  private segmentAt(offset: number): Segment | undefined {
+    const first = this.segments[0];
+    if (!first || offset < first.start) return undefined;
+    const segment = this.segments[Math.floor((offset - first.start) / this.segmentBytes)];
+    return segment && offset < segment.start + this.segmentBytes ? segment : undefined;
+  }
+
+  private newSegment(start: number): Segment {
+    const fd = openSync(join(this.dir, segmentFileName(start)), 'w+');
+    const segment: Segment = { start, fd, size: 0, dirty: true, readers: 0, retired: false };
+    this.segments.push(segment);
+    return segment;
+  }
+
+  private queue(segment: Segment, position: number, buf: Buffer): void {
+    const last = this.pending.at(-1);
+    if (last && last.segment === segment) last.buffers.push(buf);
+    else this.pending.push({ segment, position, buffers: [buf] });
+  }
+
+  /**
+   * Reserves `size` bytes for one record and queues its buffer; pads the current segment with an
+   * end-of-segment marker and rolls to the next when the record does not fit. Returns its offset.
+   */
+  append(buf: Buffer): number {
+    const size = buf.length;
+    if (size + END_OF_SEGMENT_MIN_BYTES > this.segmentBytes) {
+      throw new StorageError(StorageErrorCode.RECORD_TOO_LARGE, `record of ${size} bytes cannot fit a ${this.segmentBytes}-byte segment`);
+    }
+    let segment = this.segmentAt(this.reservePos) ?? this.newSegment(this.segmentStartOf(this.reservePos));
+    const used = this.reservePos - segment.start;
+    if (used + size + END_OF_SEGMENT_MIN_BYTES > this.segmentBytes) {
+      const padding = Buffer.alloc(this.segmentBytes - used);
+      padding.writeUInt32BE(padding.length, 0);
+      padding.writeUInt16BE(END_OF_SEGMENT_MAGIC, 8);
+      this.queue(segment, this.reservePos, padding);
+      this.reservePos = segment.start + this.segmentBytes;
+      segment = this.newSegment(this.reservePos);
+    }
+    const offset = this.reservePos;
+    this.queue(segment, offset, buf);
+    this.reservePos += size;
+    return offset;
+  }
+
+  /** Writes everything reserved since the last call: one writev per touched segment. */
+  async writePending(): Promise<void> {
+    const pending = this.pending;
+    this.pending = [];
+    try {
+      for (const write of pending) {
+        await writeFully(write.segment.fd, write.buffers, write.position - write.segment.start);
+        let bytes = 0;
+        for (const buf of write.buffers) bytes += buf.length;
+        write.segment.size = Math.max(write.segment.size, write.position - write.segment.start + bytes);
+        write.segment.dirty = true;
+      }
+      this.writtenPos = this.reservePos;
+    } catch (error) {
+      // Undo the reservation so the log stays contiguous; the batch is reported as failed.
+      await this.truncate(this.writtenPos).catch(() => undefined);
+      throw new StorageError(StorageErrorCode.WRITE_FAILED, `commit-log write failed: ${(error as Error).message}`, { cause: error });
+    }
+  }
+
+  /** Discards a reservation that was never written (the batch was rejected before writing). */
+  abandonPending(): void {
+    this.pending = [];
+    this.reservePos = this.writtenPos;
+    while (this.segments.length > 0 && this.segments.at(-1)!.start >= this.writtenPos && this.segments.at(-1)!.size === 0 && this.writtenPos > 0) {
+      retire(this.segments.pop()!);
+    }
+  }
+
+  private syncChain: Promise<unknown> = Promise.resolve();
+
+  /**
+   * fdatasync every segment written since the last sync; returns the offset now known durable.
+   * Serialized: a second caller must not see a segment as clean while the first one's fdatasync runs.
+   */
+  sync(): Promise<number> {
+    const run = this.syncChain.then(() => this.syncDirty());
+    this.syncChain = run.catch(() => undefined);
+    return run;
+  }
+
+  private async syncDirty(): Promise<number> {
+    const target = this.writtenPos;
+    for (const segment of this.segments) {
+      if (!segment.dirty) continue;
+      segment.dirty = false;
+      try {
+        await syncData(segment.fd);
+      } catch (error) {
+        segment.dirty = true;
+        throw error;
+      }
+    }
+    return target;
+  }
+
+  /** Reads `length` bytes at `offset`; the range must lie inside one segment. */
+  async read(offset: number, length: number): Promise<Buffer> {
+    const segment = this.segmentAt(offset);
+    if (!segment) return Buffer.alloc(0);
+    const within = offset - segment.start;
+    segment.readers++;
+    try {
+      return await readFully(segment.fd, Math.max(0, Math.min(length, segment.size - within)), within);
+    } finally {
+      segment.readers--;
+      if (segment.retired && segment.readers === 0) closeSync(segment.fd);
+    }
+  }
+
+  /** Size of the segment file that holds `offset` (0 if none). */
+  segmentSizeAt(offset: number): number {
+    return this.segmentAt(offset)?.size ?? 0;
+  }
+
+  /** Cuts the log back to `offset`: later segments are removed, the one containing it is shortened. */
+  async truncate(offset: number): Promise<void> {
+    while (this.segments.length > 0 && this.segments.at(-1)!.start > offset) {
+      const segment = this.segments.pop()!;
+      retire(segment);
+      await rm(join(this.dir, segmentFileName(segment.start)), { force: true });
+    }
+    const last = this.segments.at(-1);
+    if (last && last.start + last.size > offset) {
+      const handle = await open(join(this.dir, segmentFileName(last.start)), 'r+');
+      try {
+        await handle.truncate(offset - last.start);
+        await handle.datasync();
+      } finally {
+        await handle.close();
+      }
+      last.size = offset - last.start;
+    }
+    if (last && offset === last.start && last.size === 0 && this.segments.length > 1) {
+      this.segments.pop();
+      retire(last);
+      await rm(join(this.dir, segmentFileName(last.start)), { force: true });
+    }
+    this.reservePos = this.writtenPos = offset;
+  }
+
+  /** Deletes the oldest segment if it ends at or below `safeOffset`; returns its start or undefined. */
+  async deleteOldestSegment(safeOffset: number): Promise<number | undefined> {
+    const oldest = this.segments[0];
+    if (!oldest || this.segments.length < 2 || oldest.start + this.segmentBytes > safeOffset) return undefined;
+    this.segments.shift();
+    retire(oldest);
+    await rm(join(this.dir, segmentFileName(oldest.start)), { force: true });
+    return oldest.start;
+  }
+
+  /** Modification time (ms) of the oldest segment, for age-based retention. */
+  async oldestSegmentMtimeMs(): Promise<number | undefined> {
+    const oldest = this.segments[0];
+    if (!oldest) return undefined;
+    return (await stat(join(this.dir, segmentFileName(oldest.start)))).mtimeMs;
+  }
+
+  close(): void {
+    for (const segment of this.segments) retire(segment);
+    this.segments = [];
+  }
+}

@@ -1,0 +1,10 @@
+export * from './errors.js';
+export type { MessageStoreOptions, FlushMode, DiskUsageProbe } from './options.js';
+export { DEFAULT_STORE_OPTIONS, resolveStoreOptions } from './options.js';
+export type { AppendResult, AppendStatus } from './append-pipeline.js';
+export type { ReadOptions, ReadResult, ReadStatus } from './queue-reader.js';
+export type { RecoveryReport } from './recovery.js';
+export type { RetentionRun } from './retention-service.js';
+export type { QueryOptions, MessagesAvailableListener } from './message-store.js';
+export { MessageStore } from './message-store.js';
+export { CQ_ENTRY_BYTES } from './consume-queue.js';

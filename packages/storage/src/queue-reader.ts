@@ -1,0 +1,122 @@
+import type { Logger } from 'pino';
+import { ProtocolError, RecordField, emptySections, readRecordSections, readU64, verifyStoredRecordCrc } from '@litemq/protocol';
+import type { CommitLog } from './commit-log.js';
+import type { ConsumeQueue } from './consume-queue.js';
+import { CQ_ENTRY_BYTES } from './consume-queue.js';
+
+export type ReadStatus = 'FOUND' | 'NO_MATCHED_MESSAGE' | 'NO_NEW_MESSAGE' | 'OFFSET_TOO_SMALL' | 'OFFSET_OVERFLOW' | 'NO_QUEUE';
+
+export interface ReadOptions {
+  /** Most records to return. Default 32. */
+  maxCount?: number;
+  /** Stop adding records once this many bytes are collected (at least one record is always returned). Default 4 MiB. */
+  maxBytes?: number;
+  /** Only records whose tag hash is in this set (see `tagHash` in @litemq/protocol). */
+  tagHashes?: ReadonlySet<number>;
+}
+
+export interface ReadResult {
+  status: ReadStatus;
+  /** The matching records, concatenated exactly as stored. */
+  records: Buffer;
+  count: number;
+  /** Offset to read from next (past filtered-out and skipped entries too). */
+  nextOffset: number;
+  minOffset: number;
+  maxOffset: number;
+}
+
+interface Range {
+  start: number;
+  bytes: number;
+  /** Entry sizes in this range, in order, to verify each record. */
+  sizes: number[];
+}
+
+/**
+ * Reads a queue: one positional read of its entries, then one positional read per contiguous run of
+ * records in the log. Records are returned as raw bytes; nothing is decoded or re-encoded.
+ */
+export async function readQueue(
+  log: CommitLog,
+  queue: ConsumeQueue,
+  offset: number,
+  options: ReadOptions,
+  verify: boolean,
+  logger: Logger,
+): Promise<ReadResult> {
+  const maxCount = options.maxCount ?? 32;
+  const maxBytes = options.maxBytes ?? 4 * 1024 * 1024;
+  const empty = (status: ReadStatus, nextOffset: number): ReadResult => ({
+    status, records: Buffer.alloc(0), count: 0, nextOffset, minOffset: queue.minOffset, maxOffset: queue.maxOffset,
+  });
+  if (offset < queue.minOffset) return empty('OFFSET_TOO_SMALL', queue.minOffset);
+  if (offset === queue.maxOffset) return empty('NO_NEW_MESSAGE', offset);
+  if (offset > queue.maxOffset) return empty('OFFSET_OVERFLOW', queue.maxOffset);
+
+  const entries = await queue.readEntries(offset, maxCount);
+  const logMin = log.minOffset;
+  const ranges: Range[] = [];
+  let bytes = 0;
+  let consumed = 0;
+  const segmentBytes = log.segmentBytes;
+  for (let at = 0; at < entries.length; at += CQ_ENTRY_BYTES) {
+    const commitLogOffset = readU64(entries, at);
+    const size = entries.readUInt32BE(at + 8);
+    if (size > 0 && bytes > 0 && bytes + size > maxBytes) break;
+    consumed++;
+    if (size === 0 || commitLogOffset < logMin) continue; // a hole, or a record already deleted by retention
+    if (options.tagHashes && !options.tagHashes.has(readU64(entries, at + 12))) continue;
+    const last = ranges.at(-1);
+    const sameSegment = last && Math.floor(last.start / segmentBytes) === Math.floor(commitLogOffset / segmentBytes);
+    if (last && sameSegment && last.start + last.bytes === commitLogOffset) {
+      last.bytes += size;
+      last.sizes.push(size);
+    } else {
+      ranges.push({ start: commitLogOffset, bytes: size, sizes: [size] });
+    }
+    bytes += size;
+  }
+  const nextOffset = offset + consumed;
+  if (ranges.length === 0) return empty(consumed > 0 ? 'NO_MATCHED_MESSAGE' : 'NO_NEW_MESSAGE', nextOffset);
+
+  const chunks = await Promise.all(ranges.map((range) => log.read(range.start, range.bytes)));
+  let count = 0;
+  let clean = true;
+  const good: Buffer[] = [];
+  const sections = emptySections();
+  for (let r = 0; r < ranges.length; r++) {
+    const chunk = chunks[r]!;
+    let at = 0;
+    for (const size of ranges[r]!.sizes) {
+      let sound = at + size <= chunk.length;
+      if (sound && verify) {
+        try {
+          readRecordSections(chunk, at, at + size, sections, Number.MAX_SAFE_INTEGER);
+          verifyStoredRecordCrc(chunk, at, sections);
+          sound = sections.totalSize === size && readU64(chunk, at + RecordField.COMMIT_LOG_OFFSET) === ranges[r]!.start + at;
+        } catch (error) {
+          if (!(error instanceof ProtocolError)) throw error;
+          sound = false;
+        }
+      }
+      if (sound) {
+        count++;
+        good.push(chunk.subarray(at, at + size));
+      } else {
+        clean = false;
+        logger.error({ topic: queue.topic, queueId: queue.queueId, commitLogOffset: ranges[r]!.start + at }, 'corrupt record skipped on read');
+      }
+      at += size;
+    }
+  }
+  const records = clean && chunks.length === 1 ? chunks[0]! : Buffer.concat(clean ? chunks : good);
+  return {
+    status: count > 0 ? 'FOUND' : 'NO_MATCHED_MESSAGE',
+    records,
+    count,
+    nextOffset,
+    minOffset: queue.minOffset,
+    maxOffset: queue.maxOffset,
+  };
+}
