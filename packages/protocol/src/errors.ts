@@ -29,6 +29,22 @@ export const ProtocolErrorCode = {
   MESSAGE_ID_INVALID: 'MESSAGE_ID_INVALID',
 } as const;
 
+/** Transport-level failures of a request; all but ABORTED may succeed on a retry or on another server. */
+export const RemotingErrorCode = {
+  /** No response arrived within the request's timeout; the outcome is unknown. */
+  RPC_TIMEOUT: 'RPC_TIMEOUT',
+  /** The connection closed before the response arrived; the outcome is unknown. */
+  CONNECTION_CLOSED: 'CONNECTION_CLOSED',
+  /** The TCP connection could not be established. */
+  CONNECT_FAILED: 'CONNECT_FAILED',
+  /** The caller's AbortSignal fired. */
+  REQUEST_ABORTED: 'REQUEST_ABORTED',
+  /** Too many requests in flight on this connection. */
+  TOO_MANY_IN_FLIGHT: 'TOO_MANY_IN_FLIGHT',
+} as const;
+
+export type RemotingErrorCode = (typeof RemotingErrorCode)[keyof typeof RemotingErrorCode];
+
 export type ProtocolErrorCode = (typeof ProtocolErrorCode)[keyof typeof ProtocolErrorCode];
 
 /** Base class of every error LiteMQ packages throw on purpose. */
@@ -51,6 +67,31 @@ export class ProtocolError extends LiteMQError {
   constructor(code: ProtocolErrorCode, message: string, options: { cause?: unknown } = {}) {
     super(code, message, { retriable: false, cause: options.cause });
     this.name = 'ProtocolError';
+  }
+}
+
+export class RemotingError extends LiteMQError {
+  declare readonly code: RemotingErrorCode;
+
+  constructor(code: RemotingErrorCode, message: string, options: { cause?: unknown } = {}) {
+    super(code, message, { retriable: code !== RemotingErrorCode.REQUEST_ABORTED, cause: options.cause });
+    this.name = 'RemotingError';
+  }
+}
+
+/**
+ * A server answered with an error response. `code` is the response code's name (e.g. `TOPIC_NOT_EXIST`),
+ * `responseCode` its number, and `retriable` says whether sending again (maybe elsewhere) is safe.
+ */
+export class RemoteError extends LiteMQError {
+  constructor(
+    code: string,
+    readonly responseCode: number,
+    message: string,
+    retriable: boolean,
+  ) {
+    super(code, message, { retriable });
+    this.name = 'RemoteError';
   }
 }
 

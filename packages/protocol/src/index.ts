@@ -19,3 +19,8 @@ export * from './frame.js';
 export * from './frame-encode.js';
 export * from './frame-decode.js';
 export * from './frame-decoder.js';
+export * from './rpc-connection.js';
+export * from './rpc-reply.js';
+export * from './rpc-server.js';
+export * from './rpc-client.js';
+export * from './rpc-headers.js';

@@ -16,10 +16,15 @@ export const RequestCode = {
   HEARTBEAT: 40,
   UNREGISTER_CLIENT: 41,
   GET_CONSUMER_LIST: 42,
+  /** Broker → consumer (oneway): the membership of your group changed, rebalance now. */
+  NOTIFY_CONSUMER_IDS_CHANGED: 43,
+  /** Consumer-group offsets and lag for every queue of a group's topics. */
+  GET_CONSUMER_OFFSETS: 44,
   // 50-59: topics
   CREATE_TOPIC: 50,
   DELETE_TOPIC: 51,
   GET_TOPIC_CONFIG: 52,
+  LIST_TOPICS: 53,
   // 60-69: delayed and cron messages (reserved)
   // 70-79: transactions (reserved)
   // 80-89: retry and dead-letter queues (reserved)
@@ -29,7 +34,8 @@ export const RequestCode = {
   UNREGISTER_BROKER: 101,
   GET_ROUTE: 102,
   GET_CLUSTER_INFO: 103,
-  // 110+: admin (reserved)
+  // 110+: admin
+  GET_BROKER_STATUS: 110,
 } as const;
 
 export type RequestCode = (typeof RequestCode)[keyof typeof RequestCode];
