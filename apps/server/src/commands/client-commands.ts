@@ -1,0 +1,107 @@
+import type { Command } from 'commander';
+import { PushConsumer, Producer } from '@litemq/client';
+import type { ReceivedMessage } from '@litemq/protocol';
+
+interface SendFlags {
+  namesrv: string;
+  topic: string;
+  body: string;
+  tags?: string;
+  keys?: string;
+  count: string;
+  shardingKey?: string;
+}
+
+interface ConsumeFlags {
+  namesrv: string;
+  topic: string;
+  group: string;
+  expression: string;
+  from: 'first' | 'last';
+  count?: string;
+}
+
+function nameServersOf(flag: string): string[] {
+  return flag.split(',').map((address) => address.trim()).filter(Boolean);
+}
+
+/** Printing is this command's purpose: one JSON line per result on stdout. */
+function print(value: unknown): void {
+  process.stdout.write(`${JSON.stringify(value)}\n`);
+}
+
+export function registerSend(program: Command): void {
+  program
+    .command('send')
+    .description('send messages (for trying LiteMQ by hand)')
+    .requiredOption('-t, --topic <topic>', 'topic')
+    .requiredOption('-b, --body <text>', 'message body (UTF-8)')
+    .option('-n, --namesrv <addresses>', 'NameServer addresses, comma-separated', '127.0.0.1:9876')
+    .option('--tags <tag>', 'message tag')
+    .option('--keys <keys>', 'message keys, comma-separated')
+    .option('--sharding-key <key>', 'keep messages with this key in order on one queue')
+    .option('--count <n>', 'how many copies to send', '1')
+    .action(async (flags: SendFlags) => {
+      const producer = new Producer({ nameServers: nameServersOf(flags.namesrv) });
+      await producer.start();
+      try {
+        for (let i = 0; i < Number(flags.count); i++) {
+          const result = await producer.send({
+            topic: flags.topic,
+            body: flags.body,
+            tags: flags.tags,
+            keys: flags.keys?.split(',').filter(Boolean),
+            shardingKey: flags.shardingKey,
+          });
+          print(result);
+        }
+      } finally {
+        await producer.close();
+      }
+    });
+}
+
+function view(message: ReceivedMessage): Record<string, unknown> {
+  return {
+    msgId: message.msgId,
+    topic: message.topic,
+    queueId: message.queueId,
+    queueOffset: message.queueOffset,
+    tags: message.tags,
+    keys: message.keys,
+    properties: message.properties,
+    storeTimestamp: message.storeTimestamp,
+    body: message.body.toString('utf8'),
+  };
+}
+
+export function registerConsume(program: Command): void {
+  program
+    .command('consume')
+    .description('consume messages and print them as JSON lines (for trying LiteMQ by hand)')
+    .requiredOption('-t, --topic <topic>', 'topic')
+    .requiredOption('-g, --group <group>', 'consumer group')
+    .option('-n, --namesrv <addresses>', 'NameServer addresses, comma-separated', '127.0.0.1:9876')
+    .option('-e, --expression <tags>', "tag expression: '*' or 'a || b'", '*')
+    .option('--from <where>', 'where a new group starts: first | last', 'first')
+    .option('--count <n>', 'exit after this many messages')
+    .action(async (flags: ConsumeFlags) => {
+      const consumer = new PushConsumer({
+        nameServers: nameServersOf(flags.namesrv),
+        group: flags.group,
+        consumeFromWhere: flags.from === 'last' ? 'LAST_OFFSET' : 'FIRST_OFFSET',
+      });
+      consumer.subscribe(flags.topic, flags.expression);
+      const limit = flags.count === undefined ? Infinity : Number(flags.count);
+      let seen = 0;
+      const stop = () => void consumer.close().then(() => process.exit(0));
+      process.once('SIGINT', stop);
+      process.once('SIGTERM', stop);
+      await consumer.start();
+      for await (const message of consumer) {
+        print(view(message));
+        if (++seen >= limit) break;
+      }
+      await consumer.close();
+    });
+}

@@ -1,0 +1,61 @@
+import { z } from 'zod';
+
+const hostPort = z.string().regex(/^\[?[^\]\s]+\]?:\d{1,5}$/, 'must be host:port');
+const port = z.number().int().min(0).max(65_535);
+const positiveMs = z.number().int().positive();
+
+export const logSchema = z
+  .object({
+    level: z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']).default('info'),
+  })
+  .strict();
+
+export const nameServerSchema = z
+  .object({
+    host: z.string().min(1).default('127.0.0.1'),
+    port: port.default(9876),
+    brokerExpiryMs: positiveMs.default(120_000),
+    scanIntervalMs: positiveMs.default(10_000),
+  })
+  .strict();
+
+export const storeSchema = z
+  .object({
+    flushMode: z.enum(['async', 'sync']).default('async'),
+    flushIntervalMs: positiveMs.default(500),
+    syncFlushTimeoutMs: positiveMs.default(5000),
+    segmentBytes: z.number().int().min(64 * 1024 * 1024).default(1024 * 1024 * 1024),
+    retentionHours: z.number().positive().default(72),
+    diskCleanRatio: z.number().gt(0).max(1).default(0.85),
+    diskRefuseRatio: z.number().gt(0).max(1).default(0.9),
+  })
+  .strict();
+
+export const brokerSchema = z
+  .object({
+    brokerName: z.string().regex(/^[A-Za-z0-9_-]{1,64}$/, 'letters, digits, - and _ only').default('broker-a'),
+    brokerId: z.number().int().min(0).default(0),
+    clusterName: z.string().regex(/^[A-Za-z0-9_-]{1,64}$/, 'letters, digits, - and _ only').default('DefaultCluster'),
+    host: z.string().min(1).default('127.0.0.1'),
+    port: port.default(10911),
+    dataDir: z.string().min(1).default('./data'),
+    nameServers: z.array(hostPort).default(['127.0.0.1:9876']),
+    autoCreateTopic: z.boolean().default(false),
+    defaultQueueNums: z.number().int().min(1).max(1024).default(8),
+    registerIntervalMs: positiveMs.default(30_000),
+    longPollingMaxMs: positiveMs.default(15_000),
+    maxConnections: z.number().int().positive().default(10_000),
+    maxMessageBytes: z.number().int().positive().max(64 * 1024 * 1024).default(4 * 1024 * 1024),
+    store: storeSchema.default(storeSchema.parse({})),
+  })
+  .strict();
+
+export const configSchema = z
+  .object({
+    log: logSchema.default(logSchema.parse({})),
+    nameserver: nameServerSchema.default(nameServerSchema.parse({})),
+    broker: brokerSchema.default(brokerSchema.parse({})),
+  })
+  .strict();
+
+export type LiteMQConfig = z.infer<typeof configSchema>;
