@@ -1,1 +1,5 @@
-export {};
+export * from './errors.js';
+export * from './options.js';
+export * from './request-validation.js';
+export * from './route-registry.js';
+export * from './name-server.js';
