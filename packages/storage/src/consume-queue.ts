@@ -97,6 +97,20 @@ export class ConsumeQueue {
     if (!this.writing) this.writing = this.writeStaged();
   }
 
+  /**
+   * Makes `offset` the next offset handed out, staging holes for the offsets skipped (recovery: offsets
+   * once given to records that are now unreadable must never be given to new records).
+   */
+  skipTo(offset: number): void {
+    if (offset <= this.nextOffset) return;
+    if (this.segments.length === 0 && this.stagedCount === 0 && this.inFlightCount === 0) {
+      this.minOffset = this.maxOffset = offset;
+      return;
+    }
+    while (this.nextOffset < offset) this.stage(0, 0, 0);
+    if (!this.writing) this.writing = this.writeStaged();
+  }
+
   private stage(commitLogOffset: number, size: number, tagHash: number): void {
     if ((this.stagedCount + 1) * CQ_ENTRY_BYTES > this.staged.length) {
       const bigger = Buffer.allocUnsafe(this.staged.length * 2);

@@ -19,7 +19,7 @@ export const StorageErrorCode = {
   /** Index entries must be added in commit-log order. */
   INDEX_OUT_OF_ORDER: 'INDEX_OUT_OF_ORDER',
   /** An index file is damaged beyond use; it is set aside and rebuilt. */
-  STORAGE_INDEX_CORRUPT: 'STORAGE_INDEX_CORRUPT',
+  INDEX_CORRUPT: 'INDEX_CORRUPT',
 } as const;
 
 export type StorageErrorCode = (typeof StorageErrorCode)[keyof typeof StorageErrorCode];

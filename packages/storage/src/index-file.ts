@@ -369,12 +369,12 @@ export class IndexFile {
   }
 
   private requireImage(): Buffer {
-    if (this.image === null) throw new StorageError(StorageErrorCode.STORAGE_INDEX_CORRUPT, `${this.path}: index file not loaded`);
+    if (this.image === null) throw new StorageError(StorageErrorCode.INDEX_CORRUPT, `${this.path}: index file not loaded`);
     return this.image;
   }
 
   private requireHandle(): FileHandle {
-    if (this.fh === null) throw new StorageError(StorageErrorCode.STORAGE_INDEX_CORRUPT, `${this.path}: index file not open`);
+    if (this.fh === null) throw new StorageError(StorageErrorCode.INDEX_CORRUPT, `${this.path}: index file not open`);
     return this.fh;
   }
 }
@@ -384,7 +384,7 @@ async function readFully(fh: FileHandle, buf: Buffer, length: number, position: 
   while (done < length) {
     const { bytesRead } = await fh.read(buf, done, length - done, position + done);
     if (bytesRead === 0) {
-      throw new StorageError(StorageErrorCode.STORAGE_INDEX_CORRUPT, `${path}: short read at byte ${position + done}`);
+      throw new StorageError(StorageErrorCode.INDEX_CORRUPT, `${path}: short read at byte ${position + done}`);
     }
     done += bytesRead;
   }

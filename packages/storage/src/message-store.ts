@@ -2,7 +2,7 @@ import { mkdir, rm, writeFile, access } from 'node:fs/promises';
 import { join } from 'node:path';
 import pino from 'pino';
 import type { Logger } from 'pino';
-import { HOST_BYTES, RECORD_HEADER_BYTES, RecordField, messageIdBytes, readRecordKeys, readRecordSections, readRecordTopic, readU64, splitHostPort, writeHost } from '@litemq/protocol';
+import { HOST_BYTES, RECORD_HEADER_BYTES, RecordField, messageIdBytes, readRecordKeys, readRecordSections, readRecordTopic, readU64, splitHostPort, verifyStoredRecordCrc, writeHost } from '@litemq/protocol';
 import type { AppendResult } from './append-pipeline.js';
 import { AppendPipeline } from './append-pipeline.js';
 import { queueKey, readCheckpoint, writeCheckpoint } from './checkpoint.js';
@@ -142,9 +142,11 @@ export class MessageStore {
     if (size < RECORD_HEADER_BYTES || size > this.log.segmentBytes) return undefined;
     const record = await this.log.read(commitLogOffset, size);
     try {
-      readRecordSections(record, 0, record.length, undefined, Number.MAX_SAFE_INTEGER);
+      const sections = readRecordSections(record, 0, record.length, undefined, Number.MAX_SAFE_INTEGER);
+      if (sections.totalSize !== record.length) return undefined;
+      if (this.options.verifyOnRead) verifyStoredRecordCrc(record, 0, sections);
     } catch {
-      return undefined;
+      return undefined; // structurally broken or its CRC fails: corrupt bytes are never served
     }
     return readU64(record, RecordField.COMMIT_LOG_OFFSET) === commitLogOffset ? record : undefined;
   }

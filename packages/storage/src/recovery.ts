@@ -90,11 +90,25 @@ export async function recoverStore(
   await index.truncateFrom(logEnd);
 
   const rebuild = new Set<ConsumeQueue>();
+  /**
+   * Offsets below this were handed out before the stop (the checkpoint or the queue's own entries say
+   * so): the queue must not give them out again, even if their records are now cut off or corrupt.
+   */
+  const floors = new Map<ConsumeQueue, number>();
+  const known = new Set(queues.all());
+  for (const key of Object.keys(checkpoint?.queues ?? {})) {
+    // A queue the checkpoint knows whose directory is gone: recreate it and rebuild it from the log.
+    const slash = key.lastIndexOf('/');
+    const queue = queues.getOrCreate(key.slice(0, slash), Number(key.slice(slash + 1)));
+    if (!known.has(queue)) rebuild.add(queue);
+  }
   for (const queue of queues.all()) {
+    const handedOut = queue.maxOffset;
     for (let last = await queue.lastEntry(); last && last.commitLogOffset + last.size > logEnd; last = await queue.lastEntry()) {
       await queue.truncateTo(last.offset);
     }
     const expected = checkpoint?.queues[queueKey(queue.topic, queue.queueId)] ?? 0;
+    floors.set(queue, Math.max(expected, handedOut));
     if (queue.maxOffset < expected || !(await lastEntryConsistent(log, queue))) rebuild.add(queue);
   }
   const indexBehind = index.maxIndexedOffset < 0 && scanFrom > logMin;
@@ -134,7 +148,11 @@ export async function recoverStore(
     }
     await dispatchPass(logMin, new Set(behind));
   }
+  // A record that was dispatched but is now unreadable (corrupt) leaves a hole, not a reusable offset.
+  for (const [queue, floor] of floors) queue.skipTo(floor);
   for (const queue of queues.all()) await queue.drain();
+  // Retention deleted the log below logMin: queues must not start before it again after a restart.
+  if (logMin > 0) for (const queue of queues.all()) await queue.deleteBelow(logMin);
 
   const report: RecoveryReport = {
     unclean,

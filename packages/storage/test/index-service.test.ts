@@ -228,14 +228,14 @@ describe('IndexService', () => {
     const reopened = await IndexService.open(dir, { slotCount: SLOTS, maxEntriesPerFile: 100 });
     for (let h = 0; h < 11; h++) expect(await reopened.lookup(h, { maxResults: 500 })).toEqual(expected(h, 370, 11));
     await reopened.close();
-    await expect(reopened.flush()).rejects.toMatchObject({ code: 'STORAGE_CLOSED' });
+    await expect(reopened.flush()).rejects.toMatchObject({ code: 'STORE_CLOSED' });
   });
 
   it('rejects offsets that go backwards', async () => {
     const service = await IndexService.open(dir, { slotCount: SLOTS });
     service.add(1, 500, 1);
     service.add(2, 500, 1);
-    expect(() => service.add(3, 499, 1)).toThrow(expect.objectContaining({ code: 'STORAGE_INDEX_OUT_OF_ORDER' }));
+    expect(() => service.add(3, 499, 1)).toThrow(expect.objectContaining({ code: 'INDEX_OUT_OF_ORDER' }));
     await service.close();
   });
 });
