@@ -1,1 +1,10 @@
-export {};
+export { Broker } from './broker.js';
+export type { BrokerOptions, ResolvedBrokerOptions } from './options.js';
+export { resolveBrokerOptions } from './options.js';
+export { BrokerError, BrokerErrorCode } from './errors.js';
+export { TopicConfigManager, MAX_QUEUE_NUMS } from './topic-config-manager.js';
+export { ConsumerOffsetManager } from './consumer-offset-manager.js';
+export { ConsumerManager } from './consumer-manager.js';
+export type { ConsumerMember } from './consumer-manager.js';
+export { ProducerManager } from './producer-manager.js';
+export type { RegistrationOutcome } from './nameserver-registrar.js';

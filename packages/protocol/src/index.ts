@@ -24,3 +24,4 @@ export * from './rpc-reply.js';
 export * from './rpc-server.js';
 export * from './rpc-client.js';
 export * from './rpc-headers.js';
+export * from './crc32-range.js';

@@ -1,4 +1,5 @@
 import { crc32 } from 'node:zlib';
+import { crc32Range } from './crc32-range.js';
 import { ProtocolError, ProtocolErrorCode } from './errors.js';
 import { RecordField } from './record-layout.js';
 import type { RecordSections } from './record-sections.js';
@@ -8,9 +9,8 @@ import type { RecordSections } from './record-sections.js';
  * the trailing sections: every byte is protected, yet a store never re-hashes a 1 MiB body.
  */
 export function computeRecordCrc(buf: Buffer, offset: number, sections: RecordSections): number {
-  const headerCrc = crc32(buf.subarray(offset + RecordField.MAGIC, offset + RecordField.BODY));
-  const trailerStart = sections.bodyStart + sections.bodyLength;
-  return crc32(buf.subarray(trailerStart, offset + sections.totalSize), headerCrc);
+  const headerCrc = crc32Range(buf, offset + RecordField.MAGIC, offset + RecordField.BODY);
+  return crc32Range(buf, sections.bodyStart + sections.bodyLength, offset + sections.totalSize, headerCrc);
 }
 
 export function computeBodyCrc(buf: Buffer, sections: RecordSections): number {

@@ -128,3 +128,15 @@ describe('record codec', () => {
     expect(codeOf(() => writeHost(buf, 0, '300.1.1.1', 1))).toBe('MESSAGE_INVALID');
   });
 });
+
+describe('crc32Range', () => {
+  it('matches zlib.crc32 on any range, including chained ranges', async () => {
+    const { crc32 } = await import('node:zlib');
+    const { crc32Range } = await import('../src/index.js');
+    const data = Buffer.from(Array.from({ length: 300 }, (_, i) => (i * 37 + 11) & 0xff));
+    for (const [start, end] of [[0, 0], [0, 1], [5, 130], [0, 300]] as const) {
+      expect(crc32Range(data, start, end)).toBe(crc32(data.subarray(start, end)));
+    }
+    expect(crc32Range(data, 100, 300, crc32Range(data, 0, 100))).toBe(crc32(data));
+  });
+});

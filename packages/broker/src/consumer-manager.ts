@@ -1,0 +1,113 @@
+import type { Logger } from 'pino';
+import type { ConsumeFromWhere, ConsumeModel, NotifyConsumerIdsChangedHeader, RpcConnection, SubscriptionData } from '@litemq/protocol';
+import { RequestCode } from '@litemq/protocol';
+
+export interface ConsumerMember {
+  clientId: string;
+  connection: RpcConnection;
+  consumeModel: ConsumeModel;
+  fromWhere: ConsumeFromWhere;
+  subscriptions: SubscriptionData[];
+  lastHeartbeat: number;
+}
+
+/**
+ * Live members of every consumer group, known from heartbeats. A member leaves on UNREGISTER_CLIENT,
+ * when its connection closes, or after `expiryMs` without a heartbeat; every join or leave sends
+ * NOTIFY_CONSUMER_IDS_CHANGED to all remaining members so they rebalance at once.
+ */
+export class ConsumerManager {
+  private readonly groups = new Map<string, Map<string, ConsumerMember>>();
+  private closed = false;
+
+  constructor(
+    private readonly expiryMs: number,
+    private readonly logger: Logger,
+  ) {}
+
+  /** Records a heartbeat; returns whether the group's membership changed. */
+  heartbeat(group: string, member: Omit<ConsumerMember, 'lastHeartbeat'>, now = Date.now()): boolean {
+    let members = this.groups.get(group);
+    if (!members) this.groups.set(group, (members = new Map()));
+    const existing = members.get(member.clientId);
+    members.set(member.clientId, { ...member, subscriptions: [...member.subscriptions], lastHeartbeat: now });
+    if (existing) return false;
+    this.logger.info({ group, clientId: member.clientId }, 'consumer joined');
+    this.notify(group);
+    return true;
+  }
+
+  /** Removes a client from one group (or every group); returns whether anything changed. */
+  unregister(clientId: string, group?: string): boolean {
+    const groups = group === undefined ? [...this.groups.keys()] : [group];
+    let changed = false;
+    for (const name of groups) if (this.remove(name, clientId, 'unregistered')) changed = true;
+    return changed;
+  }
+
+  /** Drops every member that used `connection`. */
+  connectionClosed(connection: RpcConnection): void {
+    for (const [group, members] of [...this.groups]) {
+      for (const member of [...members.values()]) {
+        if (member.connection === connection) this.remove(group, member.clientId, 'connection closed');
+      }
+    }
+  }
+
+  /** Drops members silent for longer than the expiry. */
+  expire(now = Date.now()): void {
+    for (const [group, members] of [...this.groups]) {
+      for (const member of [...members.values()]) {
+        if (now - member.lastHeartbeat > this.expiryMs) this.remove(group, member.clientId, 'heartbeat expired');
+      }
+    }
+  }
+
+  private remove(group: string, clientId: string, reason: string): boolean {
+    const members = this.groups.get(group);
+    if (!members?.delete(clientId)) return false;
+    if (members.size === 0) this.groups.delete(group);
+    this.logger.info({ group, clientId, reason }, 'consumer left');
+    this.notify(group);
+    return true;
+  }
+
+  /** Tells every member of `group` (once per connection) that the membership changed. */
+  private notify(group: string): void {
+    if (this.closed) return;
+    const members = this.groups.get(group);
+    if (!members) return;
+    const header: NotifyConsumerIdsChangedHeader = { group };
+    const told = new Set<RpcConnection>();
+    for (const member of members.values()) {
+      if (member.connection.closed || told.has(member.connection)) continue;
+      told.add(member.connection);
+      member.connection.oneway(RequestCode.NOTIFY_CONSUMER_IDS_CHANGED, header);
+    }
+  }
+
+  /** Client ids of a group, sorted (the order clients allocate queues by). */
+  clientIds(group: string): string[] {
+    return [...(this.groups.get(group)?.keys() ?? [])].sort();
+  }
+
+  members(group: string): ConsumerMember[] {
+    return [...(this.groups.get(group)?.values() ?? [])];
+  }
+
+  /** Topics the group's live members subscribe to. */
+  subscribedTopics(group: string): string[] {
+    const topics = new Set<string>();
+    for (const member of this.groups.get(group)?.values() ?? []) for (const subscription of member.subscriptions) topics.add(subscription.topic);
+    return [...topics];
+  }
+
+  groupNames(): string[] {
+    return [...this.groups.keys()];
+  }
+
+  /** Stops notifying (the broker is shutting down and closing every connection anyway). */
+  close(): void {
+    this.closed = true;
+  }
+}

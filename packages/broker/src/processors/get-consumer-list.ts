@@ -1,0 +1,11 @@
+import type { Frame, GetConsumerListResponseHeader, RpcHandler, RpcReply } from '@litemq/protocol';
+import type { BrokerContext } from '../broker-context.js';
+import { groupField } from '../request-fields.js';
+
+/** GET_CONSUMER_LIST: the live client ids of a consumer group, sorted. */
+export function getConsumerListProcessor(context: BrokerContext): RpcHandler {
+  return (request: Frame): RpcReply => {
+    const header: GetConsumerListResponseHeader = { clientIds: context.consumers.clientIds(groupField(request.header)) };
+    return { header };
+  };
+}

@@ -1,0 +1,46 @@
+import type { ConsumeFromWhere, ConsumeModel, Frame, FrameHeader, RpcConnection, RpcHandler, RpcReply, SubscriptionData } from '@litemq/protocol';
+import { ResponseCode, rpcFailure } from '@litemq/protocol';
+import type { BrokerContext } from '../broker-context.js';
+import { arrayField, groupField, stringField, topicField } from '../request-fields.js';
+
+const CONSUME_MODELS: readonly ConsumeModel[] = ['CLUSTERING', 'BROADCASTING'];
+const FROM_WHERE: readonly ConsumeFromWhere[] = ['LAST_OFFSET', 'FIRST_OFFSET', 'TIMESTAMP'];
+
+function objectAt(value: unknown, what: string): FrameHeader {
+  if (typeof value !== 'object' || value === null || Array.isArray(value)) throw rpcFailure(ResponseCode.INVALID_REQUEST, `${what} must be a map`);
+  return value as FrameHeader;
+}
+
+function oneOf<T extends string>(value: unknown, allowed: readonly T[], what: string): T {
+  if (!allowed.includes(value as T)) throw rpcFailure(ResponseCode.INVALID_REQUEST, `${what} must be one of ${allowed.join(', ')}, got ${JSON.stringify(value ?? null)}`);
+  return value as T;
+}
+
+/** HEARTBEAT: refreshes the client's producer and consumer group memberships (joins notify the group). */
+export function heartbeatProcessor(context: BrokerContext): RpcHandler {
+  return (request: Frame, connection: RpcConnection): RpcReply => {
+    const clientId = stringField(request.header, 'clientId');
+    const producerGroups = arrayField(request.header, 'producerGroups').map((group) => groupField({ group: group as string }));
+    const consumers = arrayField(request.header, 'consumers').map((value, i) => {
+      const consumer = objectAt(value, `consumers[${i}]`);
+      const subscriptions: SubscriptionData[] = arrayField(consumer, 'subscriptions').map((entry, j) => {
+        const subscription = objectAt(entry, `consumers[${i}].subscriptions[${j}]`);
+        const expression = subscription.expression ?? '*';
+        if (typeof expression !== 'string') throw rpcFailure(ResponseCode.INVALID_REQUEST, `consumers[${i}].subscriptions[${j}].expression must be a string`);
+        return { topic: topicField(subscription), expression };
+      });
+      return {
+        group: groupField(consumer),
+        consumeModel: oneOf(consumer.consumeModel ?? 'CLUSTERING', CONSUME_MODELS, `consumers[${i}].consumeModel`),
+        fromWhere: oneOf(consumer.fromWhere ?? 'LAST_OFFSET', FROM_WHERE, `consumers[${i}].fromWhere`),
+        subscriptions,
+      };
+    });
+    const now = Date.now();
+    for (const group of producerGroups) context.producers.heartbeat(group, clientId, connection, now);
+    for (const consumer of consumers) {
+      context.consumers.heartbeat(consumer.group, { clientId, connection, consumeModel: consumer.consumeModel, fromWhere: consumer.fromWhere, subscriptions: consumer.subscriptions }, now);
+    }
+    return {};
+  };
+}

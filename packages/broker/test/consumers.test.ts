@@ -1,0 +1,83 @@
+import { describe, expect, it } from 'vitest';
+import type { Frame, HeartbeatRequestHeader } from '@litemq/protocol';
+import { RequestCode, ResponseCode, expectSuccess } from '@litemq/protocol';
+import { client, startBroker, waitFor } from './helpers.js';
+
+function heartbeat(clientId: string, group = 'cg'): HeartbeatRequestHeader {
+  return {
+    clientId,
+    producerGroups: [],
+    consumers: [{ group, consumeModel: 'CLUSTERING', fromWhere: 'LAST_OFFSET', subscriptions: [{ topic: 'orders', expression: '*' }] }],
+  };
+}
+
+/** A consumer connection that records the NOTIFY_CONSUMER_IDS_CHANGED oneways it receives. */
+function consumer() {
+  const notifications: string[] = [];
+  const rpc = client({
+    onRequest: (frame: Frame) => {
+      if (frame.code === RequestCode.NOTIFY_CONSUMER_IDS_CHANGED) notifications.push(String(frame.header.group));
+    },
+  });
+  return { rpc, notifications };
+}
+
+describe('consumer groups', () => {
+  it('tracks members from heartbeats and notifies the group on join, leave and connection close', async () => {
+    const broker = await startBroker();
+    const a = consumer();
+    const b = consumer();
+    const c = consumer();
+    const list = async () => expectSuccess(await a.rpc.request(broker.address, RequestCode.GET_CONSUMER_LIST, { group: 'cg' })).header.clientIds as string[];
+
+    expect((await a.rpc.request(broker.address, RequestCode.HEARTBEAT, heartbeat('client-a'))).code).toBe(ResponseCode.SUCCESS);
+    expect(await list()).toEqual(['client-a']);
+    await b.rpc.request(broker.address, RequestCode.HEARTBEAT, heartbeat('client-b'));
+    expect(await list()).toEqual(['client-a', 'client-b']);
+    await waitFor(() => a.notifications.length >= 2 && b.notifications.length >= 1, 10_000, 'join notifications');
+    expect(a.notifications.every((group) => group === 'cg')).toBe(true);
+
+    // A repeated heartbeat is not a membership change.
+    const before = a.notifications.length;
+    await b.rpc.request(broker.address, RequestCode.HEARTBEAT, heartbeat('client-b'));
+    await c.rpc.request(broker.address, RequestCode.HEARTBEAT, heartbeat('client-c'));
+    await waitFor(() => a.notifications.length === before + 1, 10_000, 'the join of client-c');
+
+    // Leaving by UNREGISTER_CLIENT.
+    await c.rpc.request(broker.address, RequestCode.UNREGISTER_CLIENT, { clientId: 'client-c', consumerGroup: 'cg' });
+    expect(await list()).toEqual(['client-a', 'client-b']);
+    await waitFor(() => a.notifications.length === before + 2 && b.notifications.length >= 3, 10_000, 'the leave of client-c');
+
+    // Leaving by closing the connection.
+    await b.rpc.close();
+    await waitFor(async () => (await list()).length === 1, 10_000, 'client-b to be dropped');
+    expect(await list()).toEqual(['client-a']);
+    await waitFor(() => a.notifications.length === before + 3, 10_000, 'the leave of client-b');
+  });
+
+  it('drops members silent for clientExpiryMs', async () => {
+    const broker = await startBroker({ clientExpiryMs: 100 });
+    const a = consumer();
+    const b = consumer();
+    await a.rpc.request(broker.address, RequestCode.HEARTBEAT, heartbeat('client-a'));
+    await b.rpc.request(broker.address, RequestCode.HEARTBEAT, heartbeat('client-b'));
+    // client-a keeps heart-beating, client-b goes silent.
+    await waitFor(async () => {
+      await a.rpc.request(broker.address, RequestCode.HEARTBEAT, heartbeat('client-a'));
+      return broker.consumers.clientIds('cg').length === 1;
+    }, 10_000, 'client-b to expire');
+    expect(broker.consumers.clientIds('cg')).toEqual(['client-a']);
+  });
+
+  it('rejects malformed heartbeats with INVALID_REQUEST', async () => {
+    const broker = await startBroker();
+    const { rpc } = consumer();
+    const noClient = await rpc.request(broker.address, RequestCode.HEARTBEAT, { consumers: [] });
+    expect(noClient.code).toBe(ResponseCode.INVALID_REQUEST);
+    const badModel = await rpc.request(broker.address, RequestCode.HEARTBEAT, {
+      clientId: 'x', consumers: [{ group: 'cg', consumeModel: 'SOMETIMES', fromWhere: 'LAST_OFFSET', subscriptions: [] }],
+    });
+    expect(badModel.code).toBe(ResponseCode.INVALID_REQUEST);
+    expect(String(badModel.header.error)).toContain('consumeModel');
+  });
+});
