@@ -1,0 +1,674 @@
+import type {
+  CommitOffsetRequestHeader,
+  ConsumeFromWhere,
+  Frame,
+  HeartbeatRequestHeader,
+  OffsetCommit,
+  PullRequestHeader,
+  ReceivedMessage,
+  RpcConnection,
+} from '@litemq/protocol';
+import {
+  FrameFlag,
+  RecordField,
+  RequestCode,
+  ResponseCode,
+  RpcClient,
+  decodeRecord,
+  expectSuccess,
+  forEachRecord,
+  readU64,
+  remoteErrorOf,
+  validateGroupName,
+  validateTopicName,
+} from '@litemq/protocol';
+import { allocateAveragely } from './allocate.js';
+import { ClientError, ClientErrorCode, clientClosed, invalidOptions } from './errors.js';
+import type { ClientLogger } from './logger.js';
+import { silentClientLogger } from './logger.js';
+import type { MessageQueue } from './message-queue.js';
+import { queueKey } from './message-queue.js';
+import type { CachedMessage } from './process-queue.js';
+import { ProcessQueue } from './process-queue.js';
+import type { TopicRoute } from './route-cache.js';
+import { DEFAULT_ROUTE_REFRESH_MS, RouteCache } from './route-cache.js';
+import type { TagFilter } from './tag-expression.js';
+import { parseTagExpression } from './tag-expression.js';
+import { SerialTrigger, checkInteger, checkNameServers, createClientId, sleep } from './util.js';
+
+export type MessageHandler = (message: ReceivedMessage) => Promise<void> | void;
+
+export interface PushConsumerOptions {
+  nameServers: string[];
+  /** Consumer group: the group's members share the queues of its topics (cluster mode). */
+  group: string;
+  /** Where a queue without a committed offset starts. Default LAST_OFFSET. */
+  consumeFromWhere?: ConsumeFromWhere;
+  /** Start time (ms since epoch) for consumeFromWhere TIMESTAMP. Default: 30 minutes ago. */
+  consumeTimestamp?: number;
+  /** Handler calls in flight at once (handler mode). Default 16. */
+  concurrency?: number;
+  /** Messages cached per queue (pulled, not yet processed) before pulling that queue pauses. Default 1000. */
+  maxPrefetch?: number;
+  /** Most messages per pull. Default 32. */
+  pullBatchSize?: number;
+  /** How long the broker may hold a pull with nothing new (long polling), in ms. Default 15000. */
+  pullSuspendMs?: number;
+  heartbeatIntervalMs?: number;
+  rebalanceIntervalMs?: number;
+  commitIntervalMs?: number;
+  routeRefreshMs?: number;
+  /** Timeout of non-pull requests, in ms. Default 3000. */
+  requestTimeoutMs?: number;
+  logger?: ClientLogger;
+}
+
+type State = 'new' | 'running' | 'closing' | 'closed';
+
+const REDELIVERY_BASE_MS = 1000;
+const REDELIVERY_MAX_MS = 30_000;
+const PULL_ERROR_BASE_MS = 200;
+const PULL_ERROR_MAX_MS = 5000;
+/** A PULL_NOT_FOUND quicker than this means the broker did not hold the pull: wait a little before the next. */
+const QUICK_EMPTY_PULL_MS = 20;
+
+/** Delay before the n-th redelivery of a failed message: 1 s doubling, capped at 30 s. */
+export function redeliveryDelayMs(failures: number): number {
+  return Math.min(REDELIVERY_BASE_MS * 2 ** Math.max(0, failures - 1), REDELIVERY_MAX_MS);
+}
+
+/**
+ * Cluster-mode consumer: the group's live members divide the queues of the subscribed topics (averaging
+ * allocation); each member long-polls its queues, delivers messages to a handler (bounded concurrency) or to a
+ * `for await` loop, and commits for each queue the lowest offset not yet processed. At-least-once: a handler
+ * that throws gets the message again after a backoff, and its offset is never committed past it.
+ */
+export class PushConsumer implements AsyncDisposable, AsyncIterable<ReceivedMessage> {
+  readonly clientId = createClientId();
+  readonly group: string;
+  private readonly rpc: RpcClient;
+  private readonly routes: RouteCache;
+  private readonly logger: ClientLogger;
+  private readonly subscriptions = new Map<string, TagFilter>();
+  private readonly queues = new Map<string, ProcessQueue>();
+  private readonly readyQueues = new Set<ProcessQueue>();
+  private readonly fromWhere: ConsumeFromWhere;
+  private readonly consumeTimestamp: number;
+  private readonly concurrency: number;
+  private readonly maxPrefetch: number;
+  private readonly pullBatchSize: number;
+  private readonly suspendMs: number;
+  private readonly heartbeatIntervalMs: number;
+  private readonly rebalanceIntervalMs: number;
+  private readonly commitIntervalMs: number;
+  private readonly requestTimeoutMs: number;
+  private readonly rebalancer: SerialTrigger;
+  private readonly timers: NodeJS.Timeout[] = [];
+  private readonly redeliveryTimers = new Set<NodeJS.Timeout>();
+  private readonly pullLoops = new Set<Promise<void>>();
+  private state: State = 'new';
+  private handler: MessageHandler | undefined;
+  private running = 0;
+  private idleWaiter: (() => void) | undefined;
+  private iterating: { pq: ProcessQueue; entry: CachedMessage } | undefined;
+  private iteratorWaiter: (() => void) | undefined;
+  private closePromise: Promise<void> | undefined;
+
+  constructor(options: PushConsumerOptions) {
+    if (typeof options !== 'object' || options === null) throw invalidOptions('PushConsumer options are required');
+    const nameServers = checkNameServers(options.nameServers);
+    validateGroupName(options.group);
+    this.group = options.group;
+    const fromWhere = options.consumeFromWhere ?? 'LAST_OFFSET';
+    if (!['LAST_OFFSET', 'FIRST_OFFSET', 'TIMESTAMP'].includes(fromWhere)) throw invalidOptions(`consumeFromWhere must be LAST_OFFSET, FIRST_OFFSET or TIMESTAMP`);
+    this.fromWhere = fromWhere;
+    this.consumeTimestamp = checkInteger('consumeTimestamp', options.consumeTimestamp, Date.now() - 30 * 60_000, 0);
+    this.concurrency = checkInteger('concurrency', options.concurrency, 16, 1, 65_536);
+    this.maxPrefetch = checkInteger('maxPrefetch', options.maxPrefetch, 1000, 1);
+    this.pullBatchSize = checkInteger('pullBatchSize', options.pullBatchSize, 32, 1, 1024);
+    this.suspendMs = checkInteger('pullSuspendMs', options.pullSuspendMs, 15_000, 0);
+    this.heartbeatIntervalMs = checkInteger('heartbeatIntervalMs', options.heartbeatIntervalMs, 30_000, 10);
+    this.rebalanceIntervalMs = checkInteger('rebalanceIntervalMs', options.rebalanceIntervalMs, 20_000, 10);
+    this.commitIntervalMs = checkInteger('commitIntervalMs', options.commitIntervalMs, 5000, 10);
+    this.requestTimeoutMs = checkInteger('requestTimeoutMs', options.requestTimeoutMs, 3000, 1);
+    this.logger = options.logger ?? silentClientLogger;
+    this.rpc = new RpcClient({ logger: this.logger, onRequest: (frame, connection) => this.onServerRequest(frame, connection) });
+    this.routes = new RouteCache(this.rpc, nameServers, {
+      routeRefreshMs: checkInteger('routeRefreshMs', options.routeRefreshMs, DEFAULT_ROUTE_REFRESH_MS, 10),
+      requestTimeoutMs: this.requestTimeoutMs,
+      logger: this.logger,
+    });
+    this.rebalancer = new SerialTrigger(() => this.rebalance());
+  }
+
+  /** Subscribes to `topic` with a tag expression: `*` (default) or `tagA || tagB`. Call before start(). */
+  subscribe(topic: string, expression = '*'): this {
+    if (this.state !== 'new') throw new ClientError(ClientErrorCode.INVALID_OPTIONS, 'subscribe() must be called before start()');
+    validateTopicName(topic);
+    this.subscriptions.set(topic, parseTagExpression(expression));
+    return this;
+  }
+
+  /**
+   * Joins the group and starts consuming: with a handler, messages are passed to it (`concurrency` at once);
+   * without one, read them with `for await (const message of consumer)`.
+   */
+  async start(handler?: MessageHandler): Promise<void> {
+    if (this.state !== 'new') throw this.state === 'running' ? invalidOptions('the consumer is already started') : clientClosed('consumer');
+    if (this.subscriptions.size === 0) throw invalidOptions('subscribe() to at least one topic before start()');
+    if (handler !== undefined && typeof handler !== 'function') throw invalidOptions('the handler must be a function');
+    this.handler = handler;
+    this.state = 'running';
+    this.routes.start();
+    for (const topic of this.subscriptions.keys()) {
+      await this.routes.get(topic).catch((error: unknown) => this.logger.warn({ topic, err: error }, 'no route yet for a subscribed topic'));
+    }
+    await this.heartbeat();
+    await this.rebalancer.trigger().catch((error: unknown) => this.logger.warn({ err: error }, 'initial rebalance failed'));
+    this.every(this.heartbeatIntervalMs, () => void this.heartbeat());
+    this.every(this.rebalanceIntervalMs, () => this.requestRebalance());
+    this.every(this.commitIntervalMs, () => void this.commitOffsets().catch((error: unknown) => this.logger.warn({ err: error }, 'offset commit failed')));
+  }
+
+  /** Queues currently assigned to this member. */
+  assignedQueues(): MessageQueue[] {
+    return [...this.queues.values()].map((pq) => pq.queue);
+  }
+
+  /** Rebalances now (also runs every rebalanceIntervalMs and when the broker says the group changed). */
+  requestRebalance(): void {
+    if (this.state !== 'running') return;
+    this.rebalancer.trigger().catch((error: unknown) => this.logger.warn({ err: error }, 'rebalance failed'));
+  }
+
+  /**
+   * Iterates over messages (start() without a handler). A message counts as processed when the loop asks for
+   * the next one; leaving the loop (break/throw) hands the current message back for redelivery.
+   */
+  [Symbol.asyncIterator](): AsyncIterator<ReceivedMessage> {
+    return {
+      next: () => this.iteratorNext(),
+      return: () => {
+        this.releaseIterated(false);
+        return Promise.resolve({ done: true, value: undefined });
+      },
+    };
+  }
+
+  /** Stops pulling, waits for handlers in flight, commits offsets and leaves the group. Idempotent. */
+  close(): Promise<void> {
+    this.closePromise ??= this.doClose();
+    return this.closePromise;
+  }
+
+  async [Symbol.asyncDispose](): Promise<void> {
+    await this.close();
+  }
+
+  // --- lifecycle ---------------------------------------------------------------------------------------
+
+  private every(ms: number, task: () => void): void {
+    const timer = setInterval(task, ms);
+    timer.unref();
+    this.timers.push(timer);
+  }
+
+  private async doClose(): Promise<void> {
+    if (this.state === 'new') {
+      this.state = 'closed';
+      await this.rpc.close();
+      return;
+    }
+    this.state = 'closing';
+    for (const timer of this.timers) clearInterval(timer);
+    this.routes.stop();
+    for (const timer of this.redeliveryTimers) clearTimeout(timer);
+    this.redeliveryTimers.clear();
+    await this.rebalancer.idle();
+    for (const pq of this.queues.values()) {
+      pq.stopPulling();
+      pq.clearReady();
+    }
+    this.readyQueues.clear();
+    this.wakeIterator();
+    await Promise.allSettled([...this.pullLoops]);
+    if (this.running > 0) await new Promise<void>((resolve) => (this.idleWaiter = resolve));
+    await this.commitOffsets().catch((error: unknown) => this.logger.warn({ err: error }, 'final offset commit failed'));
+    await this.unregister();
+    this.queues.clear();
+    await this.rpc.close();
+    this.state = 'closed';
+  }
+
+  private onServerRequest(frame: Frame, connection: RpcConnection): void {
+    if (frame.code === RequestCode.NOTIFY_CONSUMER_IDS_CHANGED) {
+      if (frame.header.group === this.group) {
+        this.logger.debug({ group: this.group }, 'group membership changed; rebalancing');
+        this.requestRebalance();
+      }
+      connection.respond(frame, ResponseCode.SUCCESS);
+      return;
+    }
+    if ((frame.flags & FrameFlag.ONEWAY) === 0) {
+      connection.respond(frame, ResponseCode.REQUEST_CODE_NOT_SUPPORTED, { error: `consumer does not handle request code ${frame.code}`, errorCode: 'REQUEST_CODE_NOT_SUPPORTED' });
+    }
+  }
+
+  /** Master addresses of every broker serving a subscribed topic. */
+  private masterAddresses(): string[] {
+    const addresses = new Set<string>();
+    for (const topic of this.subscriptions.keys()) {
+      const route = this.routes.cached(topic);
+      if (route) for (const address of route.masters.values()) addresses.add(address);
+    }
+    return [...addresses];
+  }
+
+  private async heartbeat(): Promise<void> {
+    const header: HeartbeatRequestHeader = {
+      clientId: this.clientId,
+      producerGroups: [],
+      consumers: [
+        {
+          group: this.group,
+          consumeModel: 'CLUSTERING',
+          fromWhere: this.fromWhere,
+          subscriptions: [...this.subscriptions].map(([topic, filter]) => ({ topic, expression: filter.expression })),
+        },
+      ],
+    };
+    await Promise.all(
+      this.masterAddresses().map((address) =>
+        this.rpc
+          .request(address, RequestCode.HEARTBEAT, header, undefined, { timeoutMs: this.requestTimeoutMs })
+          .then(expectSuccess)
+          .catch((error: unknown) => this.logger.warn({ broker: address, err: error }, 'heartbeat failed')),
+      ),
+    );
+  }
+
+  private async unregister(): Promise<void> {
+    await Promise.all(
+      this.masterAddresses().map((address) =>
+        this.rpc
+          .request(address, RequestCode.UNREGISTER_CLIENT, { clientId: this.clientId, consumerGroup: this.group }, undefined, { timeoutMs: this.requestTimeoutMs })
+          .then(expectSuccess)
+          .catch((error: unknown) => this.logger.warn({ broker: address, err: error }, 'unregister failed')),
+      ),
+    );
+  }
+
+  // --- rebalance ---------------------------------------------------------------------------------------
+
+  private async consumerList(route: TopicRoute): Promise<string[]> {
+    let lastError: unknown = new ClientError(ClientErrorCode.NO_ROUTE, `topic ${route.data.topic} has no broker with a master`, { retriable: true });
+    for (const address of route.masters.values()) {
+      try {
+        const frame = expectSuccess(await this.rpc.request(address, RequestCode.GET_CONSUMER_LIST, { group: this.group }, undefined, { timeoutMs: this.requestTimeoutMs }));
+        const ids = frame.header.clientIds;
+        if (!Array.isArray(ids)) throw new ClientError(ClientErrorCode.BAD_RESPONSE, 'GET_CONSUMER_LIST answered without clientIds');
+        return ids.filter((id): id is string => typeof id === 'string');
+      } catch (error) {
+        lastError = error;
+      }
+    }
+    throw lastError;
+  }
+
+  private async rebalance(): Promise<void> {
+    for (const [topic] of this.subscriptions) {
+      if (this.state !== 'running') return;
+      let route: TopicRoute;
+      try {
+        route = await this.routes.refresh(topic).catch(() => this.routes.get(topic));
+      } catch (error) {
+        this.logger.warn({ topic, err: error }, 'rebalance: no route');
+        continue;
+      }
+      let clientIds: string[];
+      try {
+        clientIds = await this.consumerList(route);
+      } catch (error) {
+        this.logger.warn({ topic, err: error }, 'rebalance: cannot get the consumer list');
+        continue;
+      }
+      if (!clientIds.includes(this.clientId)) {
+        // Our heartbeat has not reached that broker yet: announce ourselves and keep the current assignment.
+        this.logger.debug({ topic, clientIds }, 'rebalance: not yet a known member; sending a heartbeat');
+        await this.heartbeat();
+        continue;
+      }
+      const assigned = allocateAveragely(route.readQueues, clientIds, this.clientId);
+      await this.applyAssignment(topic, route, assigned);
+    }
+  }
+
+  private async applyAssignment(topic: string, route: TopicRoute, assigned: MessageQueue[]): Promise<void> {
+    const wanted = new Map(assigned.map((queue) => [queueKey(queue), queue]));
+    const dropped: ProcessQueue[] = [];
+    for (const [key, pq] of this.queues) {
+      if (pq.queue.topic === topic && !wanted.has(key)) {
+        pq.drop();
+        this.readyQueues.delete(pq);
+        this.queues.delete(key);
+        dropped.push(pq);
+      }
+    }
+    if (dropped.length > 0) {
+      this.logger.info({ topic, queues: dropped.map((pq) => queueKey(pq.queue)) }, 'rebalance: queues released');
+      await this.commitQueues(dropped).catch((error: unknown) => this.logger.warn({ err: error }, 'commit of released queues failed'));
+    }
+    const added: string[] = [];
+    for (const [key, queue] of wanted) {
+      if (this.queues.has(key) || this.state !== 'running') continue;
+      const address = route.masters.get(queue.brokerName);
+      if (!address) continue;
+      let offset: number;
+      try {
+        offset = await this.initialOffset(address, queue);
+      } catch (error) {
+        this.logger.warn({ queue: key, err: error }, 'rebalance: cannot read the start offset; will retry at the next rebalance');
+        continue;
+      }
+      if (this.state !== 'running') return;
+      const pq = new ProcessQueue(queue, offset, this.maxPrefetch);
+      pq.lastCommitted = offset;
+      this.queues.set(key, pq);
+      added.push(key);
+      const loop = this.pullLoop(pq).catch((error: unknown) => this.logger.error({ queue: key, err: error }, 'pull loop crashed'));
+      this.pullLoops.add(loop);
+      void loop.finally(() => this.pullLoops.delete(loop));
+    }
+    if (added.length > 0) this.logger.info({ topic, queues: added }, 'rebalance: queues assigned');
+  }
+
+  private async initialOffset(address: string, queue: MessageQueue): Promise<number> {
+    const request = (header: { topic: string; queueId: number; group?: string }): Promise<Frame> =>
+      this.rpc.request(address, RequestCode.QUERY_OFFSETS, header, undefined, { timeoutMs: this.requestTimeoutMs });
+    let frame = await request({ topic: queue.topic, queueId: queue.queueId, group: this.group });
+    if (frame.code === ResponseCode.OFFSET_NOT_FOUND) frame = await request({ topic: queue.topic, queueId: queue.queueId });
+    const header = expectSuccess(frame).header;
+    const committed = typeof header.committedOffset === 'number' && frame.code === ResponseCode.SUCCESS ? header.committedOffset : -1;
+    if (committed >= 0) return committed;
+    const minOffset = typeof header.minOffset === 'number' ? header.minOffset : 0;
+    const maxOffset = typeof header.maxOffset === 'number' ? header.maxOffset : 0;
+    switch (this.fromWhere) {
+      case 'FIRST_OFFSET':
+        return minOffset;
+      case 'LAST_OFFSET':
+        return maxOffset;
+      case 'TIMESTAMP': {
+        const reply = expectSuccess(
+          await this.rpc.request(address, RequestCode.QUERY_OFFSET_BY_TIME, { topic: queue.topic, queueId: queue.queueId, timestamp: this.consumeTimestamp }, undefined, {
+            timeoutMs: this.requestTimeoutMs,
+          }),
+        );
+        return typeof reply.header.offset === 'number' ? reply.header.offset : maxOffset;
+      }
+    }
+  }
+
+  // --- pulling -----------------------------------------------------------------------------------------
+
+  private async pullLoop(pq: ProcessQueue): Promise<void> {
+    const { topic, queueId, brokerName } = pq.queue;
+    const filter = this.subscriptions.get(topic)!;
+    let failures = 0;
+    while (!pq.pullStopped) {
+      if (pq.isFull) {
+        await pq.waitForRoom();
+        continue;
+      }
+      const address = this.routes.cached(topic)?.masters.get(brokerName);
+      const consumed = pq.consumedOffset();
+      const commitOffset = consumed !== pq.lastCommitted ? consumed : -1;
+      const header: PullRequestHeader = {
+        group: this.group,
+        topic,
+        queueId,
+        offset: pq.nextOffset,
+        // Never pull past the prefetch bound: cached + in flight stays ≤ maxPrefetch per queue.
+        maxCount: Math.max(1, Math.min(this.pullBatchSize, this.maxPrefetch - pq.unfinished)),
+        suspendMs: this.suspendMs,
+        commitOffset,
+        ...(filter.all ? {} : { tagHashes: [...filter.hashes] }),
+      };
+      const startedAt = Date.now();
+      let frame: Frame;
+      try {
+        if (!address) throw new ClientError(ClientErrorCode.NO_ROUTE, `no master for broker ${brokerName}`, { retriable: true });
+        frame = await this.rpc.request(address, RequestCode.PULL_MESSAGE, header, undefined, { timeoutMs: this.suspendMs + 5000, signal: pq.abort.signal });
+      } catch (error) {
+        if (pq.pullStopped) return;
+        failures++;
+        this.logger.warn({ topic, brokerName, queueId, err: error }, 'pull failed; backing off');
+        if (failures > 1) this.routes.refresh(topic).catch(() => undefined);
+        await sleep(Math.min(PULL_ERROR_BASE_MS * 2 ** (failures - 1), PULL_ERROR_MAX_MS), pq.abort.signal).catch(() => undefined);
+        continue;
+      }
+      if (pq.dropped) return;
+      const nextOffset = typeof frame.header.nextOffset === 'number' ? frame.header.nextOffset : undefined;
+      if (frame.code === ResponseCode.SUCCESS || frame.code === ResponseCode.PULL_NOT_FOUND || frame.code === ResponseCode.PULL_OFFSET_MOVED) {
+        failures = 0;
+        if (commitOffset >= 0) pq.lastCommitted = commitOffset;
+      }
+      if (frame.code === ResponseCode.SUCCESS) {
+        try {
+          this.acceptRecords(pq, filter, frame.body);
+        } catch (error) {
+          failures++;
+          this.logger.error({ topic, brokerName, queueId, offset: pq.nextOffset, err: error }, 'malformed pull response; retrying');
+          await sleep(Math.min(PULL_ERROR_BASE_MS * 2 ** (failures - 1), PULL_ERROR_MAX_MS), pq.abort.signal).catch(() => undefined);
+          continue;
+        }
+        if (nextOffset !== undefined && nextOffset > pq.nextOffset) pq.nextOffset = nextOffset;
+        if (pq.hasReady) this.markReady(pq);
+      } else if (frame.code === ResponseCode.PULL_NOT_FOUND) {
+        if (nextOffset !== undefined && nextOffset > pq.nextOffset) pq.nextOffset = nextOffset;
+        if (Date.now() - startedAt < QUICK_EMPTY_PULL_MS && this.suspendMs > 0) {
+          await sleep(QUICK_EMPTY_PULL_MS * 5, pq.abort.signal).catch(() => undefined);
+        }
+      } else if (frame.code === ResponseCode.PULL_OFFSET_MOVED) {
+        this.logger.warn({ topic, brokerName, queueId, from: pq.nextOffset, to: nextOffset }, 'pull offset moved');
+        if (nextOffset !== undefined) pq.nextOffset = nextOffset;
+      } else {
+        failures++;
+        this.logger.warn({ topic, brokerName, queueId, err: remoteErrorOf(frame) }, 'pull rejected; backing off');
+        await sleep(Math.min(PULL_ERROR_BASE_MS * 2 ** (failures - 1), PULL_ERROR_MAX_MS), pq.abort.signal).catch(() => undefined);
+      }
+    }
+  }
+
+  /** Caches the records of a pull response, skipping those whose exact tag does not match. */
+  private acceptRecords(pq: ProcessQueue, filter: TagFilter, body: Buffer): void {
+    const topic = pq.queue.topic;
+    let expected = pq.nextOffset;
+    const accepted: Array<[number, number, number]> = [];
+    forEachRecord(body, (start, sections) => {
+      const offset = readU64(body, start + RecordField.QUEUE_OFFSET);
+      if (offset < expected) return; // already have it
+      expected = offset + 1;
+      if (body.toString('latin1', sections.topicStart, sections.topicStart + sections.topicLength) !== topic) return;
+      if (!filter.all) {
+        if (sections.tagsLength === 0) return;
+        if (!filter.tags.has(body.toString('utf8', sections.tagsStart, sections.tagsStart + sections.tagsLength))) return;
+      }
+      accepted.push([start, start + sections.totalSize, offset]);
+    });
+    // Only commit to the batch once every record validated.
+    for (const [start, end, offset] of accepted) pq.add(body, start, end, offset);
+    pq.nextOffset = Math.max(pq.nextOffset, expected);
+  }
+
+  // --- delivery ----------------------------------------------------------------------------------------
+
+  private markReady(pq: ProcessQueue): void {
+    if (pq.dropped || this.state !== 'running') return;
+    this.readyQueues.add(pq);
+    if (this.handler) this.pump();
+    else this.wakeIterator();
+  }
+
+  /** Next message to deliver, round-robin over queues with cached messages. */
+  private takeNext(): { pq: ProcessQueue; entry: CachedMessage } | undefined {
+    for (const pq of this.readyQueues) {
+      this.readyQueues.delete(pq);
+      if (pq.dropped) continue;
+      const entry = pq.takeReady();
+      if (pq.hasReady) this.readyQueues.add(pq); // to the back: round-robin
+      if (entry) return { pq, entry };
+    }
+    return undefined;
+  }
+
+  private messageOf(entry: CachedMessage): ReceivedMessage {
+    entry.message ??= decodeRecord(entry.buf, entry.start, entry.end);
+    const base = entry.buf.readUInt32BE(entry.start + RecordField.RECONSUME_TIMES);
+    entry.message.reconsumeTimes = base + entry.failures;
+    return entry.message;
+  }
+
+  private pump(): void {
+    const handler = this.handler!;
+    while (this.running < this.concurrency && this.state === 'running') {
+      const next = this.takeNext();
+      if (!next) return;
+      const { pq, entry } = next;
+      let message: ReceivedMessage;
+      try {
+        message = this.messageOf(entry);
+      } catch (error) {
+        this.logger.error({ queue: queueKey(pq.queue), offset: entry.offset, err: error }, 'cannot decode a message; skipping it');
+        pq.complete(entry);
+        continue;
+      }
+      this.running++;
+      let outcome: Promise<void> | void;
+      try {
+        outcome = handler(message);
+      } catch (error) {
+        outcome = Promise.reject(error as Error);
+      }
+      Promise.resolve(outcome).then(
+        () => this.handled(pq, entry),
+        (error: unknown) => this.failed(pq, entry, error),
+      );
+    }
+  }
+
+  private handled(pq: ProcessQueue, entry: CachedMessage): void {
+    pq.complete(entry);
+    this.finishOne();
+  }
+
+  private failed(pq: ProcessQueue, entry: CachedMessage, error: unknown): void {
+    entry.failures++;
+    // Closing: the message stays uncommitted, so it is delivered again after a restart or by another member.
+    if (this.state === 'running') this.scheduleRedelivery(pq, entry, error);
+    this.finishOne();
+  }
+
+  private scheduleRedelivery(pq: ProcessQueue, entry: CachedMessage, error: unknown): void {
+    const delayMs = redeliveryDelayMs(entry.failures);
+    this.logger.warn({ queue: queueKey(pq.queue), offset: entry.offset, failures: entry.failures, delayMs, err: error }, 'message processing failed; redelivering later');
+    const timer = setTimeout(() => {
+      this.redeliveryTimers.delete(timer);
+      pq.requeue(entry);
+      if (pq.hasReady) this.markReady(pq);
+    }, delayMs);
+    this.redeliveryTimers.add(timer);
+  }
+
+  private finishOne(): void {
+    this.running--;
+    if (this.state === 'running') this.pump();
+    else if (this.running === 0 && this.idleWaiter) {
+      const resolve = this.idleWaiter;
+      this.idleWaiter = undefined;
+      resolve();
+    }
+  }
+
+  // --- iteration ---------------------------------------------------------------------------------------
+
+  private releaseIterated(processed: boolean): void {
+    const current = this.iterating;
+    if (!current) return;
+    this.iterating = undefined;
+    if (processed) current.pq.complete(current.entry);
+    else {
+      current.pq.requeue(current.entry);
+      if (current.pq.hasReady) this.markReady(current.pq);
+    }
+  }
+
+  private wakeIterator(): void {
+    const wake = this.iteratorWaiter;
+    this.iteratorWaiter = undefined;
+    wake?.();
+  }
+
+  private async iteratorNext(): Promise<IteratorResult<ReceivedMessage>> {
+    if (this.state === 'new') throw new ClientError(ClientErrorCode.NOT_STARTED, 'call consumer.start() (without a handler) before iterating');
+    if (this.handler) throw invalidOptions('this consumer was started with a handler; it cannot also be iterated');
+    this.releaseIterated(true);
+    for (;;) {
+      if (this.state !== 'running') return { done: true, value: undefined };
+      const next = this.takeNext();
+      if (next) {
+        let message: ReceivedMessage;
+        try {
+          message = this.messageOf(next.entry);
+        } catch (error) {
+          this.logger.error({ queue: queueKey(next.pq.queue), offset: next.entry.offset, err: error }, 'cannot decode a message; skipping it');
+          next.pq.complete(next.entry);
+          continue;
+        }
+        this.iterating = next;
+        return { done: false, value: message };
+      }
+      await new Promise<void>((resolve) => {
+        const previous = this.iteratorWaiter;
+        this.iteratorWaiter = () => {
+          previous?.();
+          resolve();
+        };
+      });
+    }
+  }
+
+  // --- offsets -----------------------------------------------------------------------------------------
+
+  /** Commits now the offsets of every assigned queue whose committable offset moved (also runs periodically). */
+  commitOffsets(): Promise<void> {
+    return this.commitQueues(this.queues.values());
+  }
+
+  /** Commits, per broker in one COMMIT_OFFSET each, the queues whose committable offset moved. */
+  private async commitQueues(queues: Iterable<ProcessQueue>): Promise<void> {
+    const byAddress = new Map<string, { pqs: ProcessQueue[]; offsets: OffsetCommit[] }>();
+    for (const pq of queues) {
+      const offset = pq.consumedOffset();
+      if (offset < 0 || offset === pq.lastCommitted) continue;
+      const address = this.routes.cached(pq.queue.topic)?.masters.get(pq.queue.brokerName);
+      if (!address) continue;
+      let batch = byAddress.get(address);
+      if (!batch) byAddress.set(address, (batch = { pqs: [], offsets: [] }));
+      batch.pqs.push(pq);
+      batch.offsets.push({ topic: pq.queue.topic, queueId: pq.queue.queueId, offset });
+    }
+    const failures: unknown[] = [];
+    await Promise.all(
+      [...byAddress].map(async ([address, { pqs, offsets }]) => {
+        const header: CommitOffsetRequestHeader = { group: this.group, offsets };
+        try {
+          expectSuccess(await this.rpc.request(address, RequestCode.COMMIT_OFFSET, header, undefined, { timeoutMs: this.requestTimeoutMs }));
+          pqs.forEach((pq, i) => (pq.lastCommitted = offsets[i]!.offset));
+        } catch (error) {
+          failures.push(error);
+        }
+      }),
+    );
+    if (failures.length > 0) throw failures[0];
+  }
+}
