@@ -114,13 +114,19 @@ export class AppendPipeline {
         continue;
       }
       try {
-        await this.log.writePending();
+        this.log.writePending();
       } catch (error) {
         this.discardDispatch();
         for (const append of batch) append.reject(error);
         continue;
       }
-      this.dispatch();
+      try {
+        this.dispatch();
+      } catch (error) {
+        // The records are in the log (recovery rebuilds queues from it), but a failing disk must stop writes.
+        this.discardDispatch();
+        this.refuseReason = new StorageError(StorageErrorCode.WRITE_FAILED, `consume-queue write failed: ${(error as Error).message}`, { cause: error });
+      }
       let durable = true;
       if (this.syncFlush) {
         try {
@@ -180,10 +186,12 @@ export class AppendPipeline {
   /** Hands the written batch to the consume queues (written behind, in batches) and the index. */
   private dispatch(): void {
     const numbers = this.dispatchNumbers;
-    for (let i = 0; i < this.dispatchQueues.length; i++) {
+    const queues = this.dispatchQueues;
+    for (let i = 0; i < queues.length; i++) {
       const n = i * 4;
-      this.dispatchQueues[i]!.put(numbers[n]!, numbers[n + 1]!, numbers[n + 2]!, numbers[n + 3]!);
+      queues[i]!.put(numbers[n]!, numbers[n + 1]!, numbers[n + 2]!, numbers[n + 3]!);
     }
+    for (let i = 0; i < queues.length; i++) queues[i]!.commit(); // a no-op once a queue's entries are written
     const index = this.indexNumbers;
     for (let i = 0; i < index.length; i += 3) this.index.add(index[i]!, index[i + 1]!, index[i + 2]!);
     this.discardDispatch();

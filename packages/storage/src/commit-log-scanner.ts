@@ -76,7 +76,11 @@ export async function findNextSoundRecord(log: CommitLog, from: number): Promise
  * when a sound record follows them; otherwise they are the torn tail and the scan ends there.
  * Used by recovery and by anything that replays the log.
  */
-export async function scanCommitLog(log: CommitLog, from: number, visitor: ScanVisitor, verifyCrc = true): Promise<ScanResult> {
+/**
+ * `verifyCrcBelow`: CRCs are checked for records starting below this offset (default: all). Recovery's
+ * second pass re-reads a range the first pass already verified and skips re-hashing it.
+ */
+export async function scanCommitLog(log: CommitLog, from: number, visitor: ScanVisitor, verifyCrcBelow = Number.MAX_SAFE_INTEGER): Promise<ScanResult> {
   const sections = emptySections();
   const result: ScanResult = { end: from, torn: false, records: 0, corrupt: 0 };
   const starts = log.segmentStarts();
@@ -113,7 +117,7 @@ export async function scanCommitLog(log: CommitLog, from: number, visitor: ScanV
       }
       const offset = pos + at;
       let problem: string | undefined;
-      if (verifyCrc) {
+      if (pos + at < verifyCrcBelow) {
         try {
           verifyStoredRecordCrc(chunk, at, sections);
         } catch (error) {

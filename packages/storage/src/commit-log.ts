@@ -3,7 +3,7 @@ import { mkdir, open, rm, stat } from 'node:fs/promises';
 import { join } from 'node:path';
 import { StorageError, StorageErrorCode } from './errors.js';
 import { listSegmentStarts, segmentFileName } from './file-names.js';
-import { readFully, syncData, writeFully } from './fs-io.js';
+import { readFully, syncData, writeFullySync } from './fs-io.js';
 
 /** Marker written at the tail of a segment when the next record does not fit: [u32 size][u32 0][u16 magic]. */
 export const END_OF_SEGMENT_MAGIC = 0x4c42;
@@ -128,12 +128,12 @@ export class CommitLog {
   }
 
   /** Writes everything reserved since the last call: one writev per touched segment. */
-  async writePending(): Promise<void> {
+  writePending(): void {
     const pending = this.pending;
     this.pending = [];
     try {
       for (const write of pending) {
-        await writeFully(write.segment.fd, write.buffers, write.position - write.segment.start);
+        writeFullySync(write.segment.fd, write.buffers, write.position - write.segment.start);
         let bytes = 0;
         for (const buf of write.buffers) bytes += buf.length;
         write.segment.size = Math.max(write.segment.size, write.position - write.segment.start + bytes);
@@ -142,7 +142,9 @@ export class CommitLog {
       this.writtenPos = this.reservePos;
     } catch (error) {
       // Undo the reservation so the log stays contiguous; the batch is reported as failed.
-      await this.truncate(this.writtenPos).catch(() => undefined);
+      this.pending = [];
+      this.reservePos = this.writtenPos;
+      void this.truncate(this.writtenPos).catch(() => undefined);
       throw new StorageError(StorageErrorCode.WRITE_FAILED, `commit-log write failed: ${(error as Error).message}`, { cause: error });
     }
   }

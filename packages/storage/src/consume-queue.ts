@@ -3,7 +3,7 @@ import { mkdir, rm, stat, truncate } from 'node:fs/promises';
 import { join } from 'node:path';
 import { readU64, writeU64 } from '@litemq/protocol';
 import { listSegmentStarts, segmentFileName } from './file-names.js';
-import { readFully, syncData, writeFully } from './fs-io.js';
+import { readFully, syncData, writeFullySync } from './fs-io.js';
 
 /** One entry: [commitLogOffset u64][size u32][tagHash u64]. A size of 0 marks a hole (a record lost to corruption). */
 export const CQ_ENTRY_BYTES = 20;
@@ -31,10 +31,6 @@ export class ConsumeQueue {
   private segments: QueueSegment[] = [];
   private staged = Buffer.allocUnsafe(256 * CQ_ENTRY_BYTES);
   private stagedCount = 0;
-  /** Entries taken from the stage and being written right now. */
-  private inFlightCount = 0;
-  private writing: Promise<void> | undefined;
-  private writeError: unknown;
   /** First readable logical offset. */
   minOffset = 0;
   /** Entries below are written to the OS and readable. */
@@ -83,7 +79,7 @@ export class ConsumeQueue {
 
   /** Logical offset the next dispatched entry will get. */
   get nextOffset(): number {
-    return this.maxOffset + this.inFlightCount + this.stagedCount;
+    return this.maxOffset + this.stagedCount;
   }
 
   /**
@@ -94,7 +90,8 @@ export class ConsumeQueue {
     if (queueOffset < this.nextOffset) return;
     while (this.nextOffset < queueOffset) this.stage(0, 0, 0);
     this.stage(commitLogOffset, size, tagHash);
-    if (!this.writing) this.writing = this.writeStaged();
+    // Bounded staging when recovery re-dispatches a long log; the append path commits after every batch.
+    if (this.stagedCount >= 8192) this.commit();
   }
 
   /**
@@ -103,12 +100,12 @@ export class ConsumeQueue {
    */
   skipTo(offset: number): void {
     if (offset <= this.nextOffset) return;
-    if (this.segments.length === 0 && this.stagedCount === 0 && this.inFlightCount === 0) {
+    if (this.segments.length === 0 && this.stagedCount === 0) {
       this.minOffset = this.maxOffset = offset;
       return;
     }
     while (this.nextOffset < offset) this.stage(0, 0, 0);
-    if (!this.writing) this.writing = this.writeStaged();
+    this.commit();
   }
 
   private stage(commitLogOffset: number, size: number, tagHash: number): void {
@@ -134,46 +131,33 @@ export class ConsumeQueue {
     return segment;
   }
 
-  /** Writes staged entries in batches until none are left; one write per segment touched. */
-  private async writeStaged(): Promise<void> {
-    try {
-      while (this.stagedCount > 0) {
-        const count = this.stagedCount;
-        const bytes = Buffer.from(this.staged.subarray(0, count * CQ_ENTRY_BYTES));
-        this.stagedCount = 0;
-        this.inFlightCount = count;
-        let done = 0;
-        while (done < count) {
-          const offset = this.maxOffset;
-          const segment = this.segmentFor(offset);
-          const within = offset - segment.start;
-          const n = Math.min(count - done, this.entriesPerSegment - within);
-          await writeFully(segment.fd, [bytes.subarray(done * CQ_ENTRY_BYTES, (done + n) * CQ_ENTRY_BYTES)], within * CQ_ENTRY_BYTES);
-          segment.entries = within + n;
-          segment.dirty = true;
-          this.maxOffset += n;
-          this.inFlightCount -= n;
-          done += n;
-        }
-        this.onWritten?.(this);
-      }
-    } catch (error) {
-      // The CommitLog stays the source of truth: recovery re-dispatches whatever was not written.
-      this.writeError = error;
-      this.inFlightCount = 0;
-    } finally {
-      this.writing = undefined;
+  /**
+   * Writes the staged entries (one synchronous write per segment touched: a page-cache copy of a few
+   * hundred bytes) and makes them readable. The append path calls it before acknowledging, so a
+   * message is readable as soon as its send is acknowledged.
+   */
+  commit(): void {
+    if (this.stagedCount === 0) return;
+    const count = this.stagedCount;
+    let done = 0;
+    while (done < count) {
+      const offset = this.maxOffset;
+      const segment = this.segmentFor(offset);
+      const within = offset - segment.start;
+      const n = Math.min(count - done, this.entriesPerSegment - within);
+      writeFullySync(segment.fd, [this.staged.subarray(done * CQ_ENTRY_BYTES, (done + n) * CQ_ENTRY_BYTES)], within * CQ_ENTRY_BYTES);
+      segment.entries = within + n;
+      segment.dirty = true;
+      this.maxOffset += n;
+      done += n;
     }
+    this.stagedCount = 0;
+    this.onWritten?.(this);
   }
 
-  /** Resolves when every entry staged so far is written (or the write failed). */
+  /** Kept for callers that want every staged entry written. */
   async drain(): Promise<void> {
-    while (this.writing) await this.writing;
-    if (this.writeError) {
-      const error = this.writeError;
-      this.writeError = undefined;
-      throw error;
-    }
+    this.commit();
   }
 
   async sync(): Promise<void> {

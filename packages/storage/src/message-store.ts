@@ -39,7 +39,8 @@ const ABORT_MARKER = 'abort';
  * anything that can encode records (see @litemq/protocol `encodeRecord`) can use it.
  */
 export class MessageStore {
-  private closed = false;
+  /** True once close() has begun. */
+  closed = false;
   private checkpointTimer: NodeJS.Timeout | undefined;
   private checkpointing: Promise<void> | undefined;
   private readonly listeners = new Set<MessagesAvailableListener>();
@@ -87,7 +88,8 @@ export class MessageStore {
       const pipeline = new AppendPipeline(log, queues, index, flush, resolved.flushMode === 'sync', storeHost, resolved.maxBodyBytes);
       const safeOffset = () => Math.min(flush.flushedOffset, pipeline.dispatchedOffset);
       const retention = new RetentionService(dir, log, queues, index, resolved, safeOffset, (reason) => {
-        pipeline.refuseReason = reason;
+        // A retention pass finishing during close must not lift the STORE_CLOSED refusal.
+        if (!store.closed) pipeline.refuseReason = reason;
       }, logger);
       const store = new MessageStore(dir, resolved, log, queues, index, flush, pipeline, retention, releaseLock, logger, recovery);
       queues.onWritten = (queue) => store.notify(queue.topic, queue.queueId, queue.maxOffset);

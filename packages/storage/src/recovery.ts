@@ -75,9 +75,13 @@ export async function recoverStore(
   const scanFrom = checkpoint ? clip(Math.min(checkpoint.commitLogFlushedOffset, checkpoint.dispatchedOffset)) : logMin;
   const filesEnd = log.maxOffset;
 
+  const corruptOffsets = new Set<number>();
   const scan = await scanCommitLog(log, scanFrom, {
     record: () => undefined,
-    corrupt: (offset, size, reason) => logger.error({ offset, size, reason }, 'corrupt record in commit log: skipped'),
+    corrupt: (offset, size, reason) => {
+      corruptOffsets.add(offset);
+      logger.error({ offset, size, reason }, 'corrupt record in commit log: skipped');
+    },
   });
   if (scan.end < filesEnd) {
     if (checkpoint && scan.end < checkpoint.commitLogFlushedOffset) {
@@ -121,6 +125,7 @@ export async function recoverStore(
     const indexedUpTo = index.maxIndexedOffset;
     await scanCommitLog(log, from, {
       record: (buf, at, offset, sections) => {
+        if (corruptOffsets.has(offset)) return; // found by the first pass, which checked the CRCs from scanFrom on
         if (!only && offset >= indexedUpTo) indexRecord(index, buf, at, offset, sections);
         const topic = buf.toString('latin1', sections.topicStart, sections.topicStart + sections.topicLength);
         const queue = queues.getOrCreate(topic, buf.readUInt32BE(at + RecordField.QUEUE_ID));
@@ -138,7 +143,7 @@ export async function recoverStore(
         seen.add(queue);
         queue.put(queueOffset, offset, sections.totalSize, tagHashOfBytes(buf, sections.tagsStart, sections.tagsStart + sections.tagsLength));
       },
-    });
+    }, scanFrom);
   };
   await dispatchPass(dispatchFrom, undefined);
   if (behind.size > 0) {
