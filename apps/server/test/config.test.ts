@@ -40,7 +40,10 @@ describe('configuration', () => {
 
   it('names unknown keys and bad values', async () => {
     await withFile('[broker]\nprot = 1\n[broker.store]\nflushMode = "sometimes"\n', async (file) => {
-      const error = await loadConfig({ file }).catch((e: unknown) => e as Error & { code: string });
+      const error = (await loadConfig({ file }).then(
+        () => undefined,
+        (e: unknown) => e,
+      )) as Error & { code: string };
       expect(error.code).toBe('CONFIG_INVALID');
       expect(error.message).toContain('"prot"');
       expect(error.message).toContain('broker.store.flushMode');

@@ -185,7 +185,17 @@ export class RpcConnection {
     if (this.closed) return;
     this.closed = true;
     this.closedWith = error;
-    this.socket.destroy();
+    if (error || this.socket.destroyed) {
+      this.socket.destroy();
+    } else {
+      // A graceful close still delivers responses written this tick (they may be corked): end, then destroy.
+      if (this.corked) {
+        this.corked = false;
+        this.socket.uncork();
+      }
+      this.socket.end();
+      setTimeout(() => this.socket.destroy(), 1000).unref();
+    }
     const failure = new RemotingError(RemotingErrorCode.CONNECTION_CLOSED, `connection to ${this.remoteAddress} closed${error ? `: ${error.message}` : ''}`, { cause: error });
     for (const pending of this.pending.values()) {
       this.release(pending);
