@@ -1,5 +1,5 @@
 import type { Command } from 'commander';
-import { createLogger } from '../logger.js';
+import { announceReady, createLogger } from '../logger.js';
 import { onShutdownSignal } from '../lifecycle.js';
 import type { ServerFlags } from './server-options.js';
 import { addServerFlags, resolveServerConfig } from './server-options.js';
@@ -20,7 +20,7 @@ export function registerStandalone(program: Command): void {
         await broker.close();
         await nameServer.close();
       });
-      logger.info({ mode: 'standalone', nameServer: nameServer.address, broker: broker.address, dataDir: config.broker.dataDir }, 'litemq ready');
+      announceReady({ mode: 'standalone', nameServer: nameServer.address, broker: broker.address, dataDir: config.broker.dataDir });
     });
 }
 
@@ -32,7 +32,7 @@ export function registerNameServer(program: Command): void {
       const logger = createLogger(config.log.level);
       const nameServer = await startNameServer(config, logger);
       onShutdownSignal(logger, () => nameServer.close());
-      logger.info({ mode: 'nameserver', nameServer: nameServer.address }, 'litemq ready');
+      announceReady({ mode: 'nameserver', nameServer: nameServer.address });
     });
 }
 
@@ -44,6 +44,6 @@ export function registerBroker(program: Command): void {
       const logger = createLogger(config.log.level);
       const broker = await startBroker(config, logger);
       onShutdownSignal(logger, () => broker.close());
-      logger.info({ mode: 'broker', broker: broker.address, nameServers: config.broker.nameServers }, 'litemq ready');
+      announceReady({ mode: 'broker', broker: broker.address, nameServers: config.broker.nameServers });
     });
 }
