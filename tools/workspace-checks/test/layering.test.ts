@@ -16,7 +16,7 @@ beforeAll(async () => {
   const { createProjectGraphAsync } = await import('@nx/devkit');
   const graph = await createProjectGraphAsync({ exitOnError: false });
   // If the graph were missing projects the rule would quietly allow everything.
-  expect(Object.keys(graph.nodes)).toEqual(expect.arrayContaining(['@litemq/protocol', '@litemq/client']));
+  expect(Object.keys(graph.nodes)).toEqual(expect.arrayContaining(['protocol', 'client']));
   eslint = new ESLint({ cwd: workspaceRoot });
 });
 
