@@ -15,9 +15,14 @@ export class ConsumerOffsetManager {
   private readonly saver: SerialSaver;
 
   private constructor(readonly path: string) {
-    this.saver = new SerialSaver(() => {
+    this.saver = new SerialSaver(async () => {
       this.dirty = false;
-      return writeJsonAtomic(this.path, { offsets: this.snapshot() });
+      try {
+        await writeJsonAtomic(this.path, { offsets: this.snapshot() });
+      } catch (error) {
+        this.dirty = true; // a failed save (e.g. ENOSPC) must be retried by the next persist
+        throw error;
+      }
     });
   }
 

@@ -50,7 +50,7 @@ export interface PushConsumerOptions {
   concurrency?: number;
   /** Messages cached per queue (pulled, not yet processed) before pulling that queue pauses. Default 1000. */
   maxPrefetch?: number;
-  /** Most messages per pull. Default 32. */
+  /** Most messages per pull (the broker also caps a response at its maxPullBytes). Default 256. */
   pullBatchSize?: number;
   /** How long the broker may hold a pull with nothing new (long polling), in ms. Default 15000. */
   pullSuspendMs?: number;
@@ -125,7 +125,7 @@ export class PushConsumer implements AsyncDisposable, AsyncIterable<ReceivedMess
     this.consumeTimestamp = checkInteger('consumeTimestamp', options.consumeTimestamp, Date.now() - 30 * 60_000, 0);
     this.concurrency = checkInteger('concurrency', options.concurrency, 16, 1, 65_536);
     this.maxPrefetch = checkInteger('maxPrefetch', options.maxPrefetch, 1000, 1);
-    this.pullBatchSize = checkInteger('pullBatchSize', options.pullBatchSize, 32, 1, 1024);
+    this.pullBatchSize = checkInteger('pullBatchSize', options.pullBatchSize, 256, 1, 1024);
     this.suspendMs = checkInteger('pullSuspendMs', options.pullSuspendMs, 15_000, 0);
     this.heartbeatIntervalMs = checkInteger('heartbeatIntervalMs', options.heartbeatIntervalMs, 30_000, 10);
     this.rebalanceIntervalMs = checkInteger('rebalanceIntervalMs', options.rebalanceIntervalMs, 20_000, 10);

@@ -6,7 +6,7 @@ import type { Message } from './message.js';
 import { SYSTEM_PROPERTY_PREFIX, SystemProperty } from './message.js';
 import { writeMessageId } from './message-id.js';
 import { validateTopicName } from './names.js';
-import { KEY_SEPARATOR, RECORD_HEADER_BYTES, RECORD_MAGIC, RECORD_VERSION, RecordField } from './record-layout.js';
+import { KEY_SEPARATOR, RECORD_HEADER_BYTES, RECORD_MAGIC, RECORD_VERSION, RecordField, RecordFlag } from './record-layout.js';
 import { writeU64 } from './u64.js';
 
 export interface EncodeOptions {
@@ -32,7 +32,19 @@ function invalid(message: string): never {
   throw new ProtocolError(ProtocolErrorCode.MESSAGE_INVALID, message);
 }
 
+const NO_PROPERTIES: [string, string][] = [];
+
 function collectProperties(message: Message, options: EncodeOptions): [string, string][] {
+  // Most messages carry no properties at all: no array, no Object.entries.
+  if (
+    message.properties === undefined &&
+    message.shardingKey === undefined &&
+    message.delayMs === undefined &&
+    message.deliverAt === undefined &&
+    options.systemProperties === undefined
+  ) {
+    return NO_PROPERTIES;
+  }
   const entries: [string, string][] = [];
   for (const [name, value] of Object.entries(message.properties ?? {})) {
     if (!USER_PROPERTY_NAME.test(name) || name.length > MAX_PROPERTY_NAME_BYTES) {
@@ -62,6 +74,7 @@ function collectProperties(message: Message, options: EncodeOptions): [string, s
 
 function keysOf(keys: Message['keys']): string {
   if (keys === undefined) return '';
+  if (typeof keys === 'string' && keys.length > 0 && !keys.includes(KEY_SEPARATOR)) return keys;
   const list = typeof keys === 'string' ? [keys] : keys;
   for (const key of list) {
     if (typeof key !== 'string' || key.length === 0 || key.includes(KEY_SEPARATOR)) {
@@ -85,10 +98,10 @@ export function encodeRecord(message: Message, options: EncodeOptions = {}): Buf
   }
   const tags = message.tags ?? '';
   if (typeof tags !== 'string') invalid('message tags must be a string');
-  const tagsBytes = Buffer.byteLength(tags, 'utf8');
+  const tagsBytes = tags.length === 0 ? 0 : Buffer.byteLength(tags, 'utf8');
   if (tagsBytes > MAX_TAGS_BYTES) invalid(`message tags are ${tagsBytes} bytes; the maximum is ${MAX_TAGS_BYTES}`);
   const keys = keysOf(message.keys);
-  const keysBytes = Buffer.byteLength(keys, 'utf8');
+  const keysBytes = keys.length === 0 ? 0 : Buffer.byteLength(keys, 'utf8');
   const properties = collectProperties(message, options);
   let propertiesBytes = 0;
   for (const [name, value] of properties) propertiesBytes += 1 + Buffer.byteLength(name) + 2 + Buffer.byteLength(value, 'utf8');
@@ -102,11 +115,15 @@ export function encodeRecord(message: Message, options: EncodeOptions = {}): Buf
   }
 
   const total = RECORD_HEADER_BYTES + body.length + trailerBytes;
-  const buf = Buffer.alloc(total);
+  // Not zero-filled: the header is zeroed here (store-owned and unset fields must read 0), the body is
+  // copied over, and the trailer is zeroed too before its sections are written, so no stale pool bytes remain.
+  const buf = Buffer.allocUnsafe(total);
+  buf.fill(0, 0, RecordField.BODY);
+  buf.fill(0, RecordField.BODY + body.length, total);
   buf.writeUInt32BE(total, RecordField.TOTAL_SIZE);
   buf.writeUInt16BE(RECORD_MAGIC, RecordField.MAGIC);
   buf[RecordField.VERSION] = RECORD_VERSION;
-  buf[RecordField.FLAGS] = options.flags ?? 0;
+  buf[RecordField.FLAGS] = (options.flags ?? 0) | (message.delayMs !== undefined || message.deliverAt !== undefined ? RecordFlag.DELAYED : 0);
   buf.writeUInt32BE(crc32(body), RecordField.BODY_CRC);
   if (options.msgId) options.msgId.copy(buf, RecordField.MSG_ID);
   else writeMessageId(buf, RecordField.MSG_ID);
@@ -122,10 +139,10 @@ export function encodeRecord(message: Message, options: EncodeOptions = {}): Buf
   buf[at++] = message.topic.length;
   at += buf.write(message.topic, at, 'latin1');
   buf[at++] = tagsBytes;
-  at += buf.write(tags, at, 'utf8');
+  if (tagsBytes > 0) at += buf.write(tags, at, 'utf8');
   buf.writeUInt16BE(keysBytes, at);
   at += 2;
-  at += buf.write(keys, at, 'utf8');
+  if (keysBytes > 0) at += buf.write(keys, at, 'utf8');
   buf.writeUInt16BE(propertiesBytes, at);
   at += 2;
   for (const [name, value] of properties) {

@@ -63,4 +63,6 @@ export const RecordFlag = {
   TX_PREPARED: 1,
   TX_COMMIT: 2,
   TX_ROLLBACK: 3,
+  /** The record carries `$delayMs` or `$deliverAt`: only flagged records have their properties read on send. */
+  DELAYED: 0b100,
 } as const;

@@ -71,6 +71,15 @@ export function readRecordSections(
   const propertiesLength = buf.readUInt16BE(at);
   const propertiesStart = at + 2;
   if (propertiesStart + propertiesLength !== recordEnd) malformed(offset, 'sections do not add up to the declared size');
+  // Walk the properties once here so every reader can decode them: a record that passes this check never
+  // fails later in decodeRecord (a consumer would otherwise have to skip an acknowledged message).
+  let property = propertiesStart;
+  while (property < recordEnd) {
+    const valueLengthAt = property + 1 + buf[property]!;
+    if (buf[property] === 0 || valueLengthAt + 2 > recordEnd) malformed(offset, 'a property name overruns the properties section');
+    property = valueLengthAt + 2 + buf.readUInt16BE(valueLengthAt);
+    if (property > recordEnd) malformed(offset, 'a property value overruns the properties section');
+  }
   out.totalSize = totalSize;
   out.bodyStart = bodyStart;
   out.bodyLength = bodyLength;

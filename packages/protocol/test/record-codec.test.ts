@@ -140,3 +140,17 @@ describe('crc32Range', () => {
     expect(crc32Range(data, 100, 300, crc32Range(data, 0, 100))).toBe(crc32(data));
   });
 });
+
+describe('properties validation', () => {
+  it('rejects a record whose properties section does not parse, at the structural check', async () => {
+    const { encodeRecord, readRecordSections } = await import('../src/index.js');
+    const record = encodeRecord({ topic: 't', body: 'x', properties: { a: '1', bb: '22' } });
+    const sections = readRecordSections(record, 0);
+    const broken = Buffer.from(record);
+    broken[sections.propertiesStart] = 200; // first name length now overruns the section
+    expect(() => readRecordSections(broken, 0)).toThrow(/property name overruns/);
+    const zeroName = Buffer.from(record);
+    zeroName[sections.propertiesStart] = 0;
+    expect(() => readRecordSections(zeroName, 0)).toThrow(/RECORD_MALFORMED|property/);
+  });
+});

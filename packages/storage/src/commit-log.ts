@@ -3,7 +3,7 @@ import { mkdir, open, rm, stat } from 'node:fs/promises';
 import { join } from 'node:path';
 import { StorageError, StorageErrorCode } from './errors.js';
 import { listSegmentStarts, segmentFileName } from './file-names.js';
-import { readFully, syncData, writeFullySync } from './fs-io.js';
+import { SYNC_READ_WINDOW_BYTES, readFully, readFullySync, syncData, writeFullySync } from './fs-io.js';
 
 /** Marker written at the tail of a segment when the next record does not fit: [u32 size][u32 0][u16 magic]. */
 export const END_OF_SEGMENT_MAGIC = 0x4c42;
@@ -185,14 +185,33 @@ export class CommitLog {
     return target;
   }
 
+  /** Whether `offset` is recent enough for `read` to be served synchronously from the page cache. */
+  isRecent(offset: number): boolean {
+    return this.writtenPos - offset <= SYNC_READ_WINDOW_BYTES;
+  }
+
+  /**
+   * Synchronous read of recent bytes (see isRecent) into `into` when it is large enough (else a new buffer):
+   * the result is a view of `into`, valid until the caller reuses it. The range must lie inside one segment.
+   */
+  readRecentSync(offset: number, length: number, into: Buffer): Buffer {
+    const segment = this.segmentAt(offset);
+    if (!segment) return Buffer.alloc(0);
+    const within = offset - segment.start;
+    return readFullySync(segment.fd, Math.max(0, Math.min(length, segment.size - within)), within, into);
+  }
+
   /** Reads `length` bytes at `offset`; the range must lie inside one segment. */
   async read(offset: number, length: number): Promise<Buffer> {
     const segment = this.segmentAt(offset);
     if (!segment) return Buffer.alloc(0);
     const within = offset - segment.start;
+    const bytes = Math.max(0, Math.min(length, segment.size - within));
+    // The tail (what consumers usually read) is in the page cache: copy it synchronously.
+    if (this.writtenPos - offset <= SYNC_READ_WINDOW_BYTES) return readFullySync(segment.fd, bytes, within);
     segment.readers++;
     try {
-      return await readFully(segment.fd, Math.max(0, Math.min(length, segment.size - within)), within);
+      return await readFully(segment.fd, bytes, within);
     } finally {
       segment.readers--;
       if (segment.retired && segment.readers === 0) closeSync(segment.fd);

@@ -3,7 +3,7 @@ import { mkdir, rm, stat, truncate } from 'node:fs/promises';
 import { join } from 'node:path';
 import { readU64, writeU64 } from '@litemq/protocol';
 import { listSegmentStarts, segmentFileName } from './file-names.js';
-import { readFully, syncData, writeFullySync } from './fs-io.js';
+import { SYNC_READ_WINDOW_BYTES, readFully, readFullySync, syncData, writeFullySync } from './fs-io.js';
 
 /** One entry: [commitLogOffset u64][size u32][tagHash u64]. A size of 0 marks a hole (a record lost to corruption). */
 export const CQ_ENTRY_BYTES = 20;
@@ -176,6 +176,7 @@ export class ConsumeQueue {
     const segment = this.segments[Math.floor((from - first.start) / this.entriesPerSegment)];
     if (!segment || from < segment.start || from >= segment.start + segment.entries) return Buffer.alloc(0);
     const n = Math.min(count, segment.start + segment.entries - from, this.maxOffset - from);
+    if ((this.maxOffset - from) * CQ_ENTRY_BYTES <= SYNC_READ_WINDOW_BYTES) return readFullySync(segment.fd, n * CQ_ENTRY_BYTES, (from - segment.start) * CQ_ENTRY_BYTES);
     segment.readers++;
     try {
       return await readFully(segment.fd, n * CQ_ENTRY_BYTES, (from - segment.start) * CQ_ENTRY_BYTES);

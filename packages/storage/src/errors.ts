@@ -8,6 +8,8 @@ export const StorageErrorCode = {
   DISK_FULL: 'DISK_FULL',
   /** Writing to the log failed (I/O error); nothing of the failed batch is acknowledged. */
   WRITE_FAILED: 'WRITE_FAILED',
+  /** fdatasync failed: the batch is written but its durability is unknown, and the store refuses writes. */
+  FLUSH_FAILED: 'FLUSH_FAILED',
   /** A single record is larger than a commit-log segment can hold. */
   RECORD_TOO_LARGE: 'RECORD_TOO_LARGE',
   /** Another process holds the store directory. */

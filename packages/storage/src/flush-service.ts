@@ -3,9 +3,11 @@ import type { CommitLog } from './commit-log.js';
 import { StorageError, StorageErrorCode } from './errors.js';
 import type { FlushMode } from './options.js';
 
-interface SyncRound {
-  resolvers: Array<(durable: boolean) => void>;
-  rejecters: Array<(error: unknown) => void>;
+interface DurableWaiter {
+  resolve: (durable: boolean) => void;
+  reject: (error: unknown) => void;
+  timer: NodeJS.Timeout;
+  settled: boolean;
 }
 
 /**
@@ -16,7 +18,10 @@ interface SyncRound {
 export class FlushService {
   flushedOffset: number;
   private timer: NodeJS.Timeout | undefined;
-  private waiting: SyncRound = { resolvers: [], rejecters: [] };
+  private waiting: DurableWaiter[] = [];
+  /** Set once fdatasync fails: the kernel may have dropped the dirty pages, so nothing after is trusted. */
+  private fatal: StorageError | undefined;
+  onFatal: ((error: StorageError) => void) | undefined;
   private syncing: Promise<void> | undefined;
 
   constructor(
@@ -39,43 +44,71 @@ export class FlushService {
 
   /** fdatasync now (serialized with any sync in flight); returns the durable offset. */
   async flushNow(): Promise<number> {
-    const synced = await this.log.sync();
-    this.flushedOffset = Math.max(this.flushedOffset, synced);
+    if (this.fatal) throw this.fatal;
+    try {
+      const synced = await this.log.sync();
+      this.flushedOffset = Math.max(this.flushedOffset, synced);
+    } catch (error) {
+      throw this.fail(error);
+    }
     return this.flushedOffset;
   }
 
   /**
-   * Sync mode: resolves true once everything written so far is durable, false if that takes longer
-   * than the timeout (the bytes are written but not yet confirmed on disk).
+   * An fdatasync error is final (as in PostgreSQL): a retry may "succeed" after the kernel dropped the pages,
+   * so the flushed offset never advances again and the store refuses writes. Not retriable: the bytes of the
+   * batch are written and readable, so a resend would duplicate them.
+   */
+  private fail(error: unknown): StorageError {
+    if (!this.fatal) {
+      this.fatal = new StorageError(StorageErrorCode.FLUSH_FAILED, `fdatasync failed; the store refuses writes from now on: ${(error as Error).message}`, { cause: error });
+      this.logger.error({ err: error }, 'fdatasync failed: refusing writes');
+      this.onFatal?.(this.fatal);
+    }
+    return this.fatal;
+  }
+
+  /**
+   * Sync mode: resolves true once everything written so far is durable, false if that takes longer than the
+   * timeout (the bytes are written but not yet confirmed on disk). Each waiter's clock starts when it asks,
+   * so an fdatasync that hangs cannot hold later appends past their own timeout.
    */
   waitDurable(): Promise<boolean> {
+    if (this.fatal) return Promise.reject(this.fatal);
     return new Promise<boolean>((resolve, reject) => {
-      this.waiting.resolvers.push(resolve);
-      this.waiting.rejecters.push(reject);
+      const waiter: DurableWaiter = {
+        resolve,
+        reject,
+        settled: false,
+        timer: setTimeout(() => {
+          waiter.settled = true;
+          resolve(false);
+        }, this.timeoutMs),
+      };
+      this.waiting.push(waiter);
       if (!this.syncing) this.syncing = this.runRounds();
     });
   }
 
   private async runRounds(): Promise<void> {
     try {
-      while (this.waiting.resolvers.length > 0) {
+      while (this.waiting.length > 0) {
         const round = this.waiting;
-        this.waiting = { resolvers: [], rejecters: [] };
-        let settled = false;
-        const timer = setTimeout(() => {
-          settled = true;
-          for (const resolve of round.resolvers) resolve(false);
-        }, this.timeoutMs);
+        this.waiting = [];
+        let outcome: StorageError | undefined;
         try {
           const synced = await this.log.sync();
           this.flushedOffset = Math.max(this.flushedOffset, synced);
-          if (!settled) for (const resolve of round.resolvers) resolve(true);
         } catch (error) {
-          const failure = new StorageError(StorageErrorCode.WRITE_FAILED, `fdatasync failed: ${(error as Error).message}`, { cause: error });
-          if (!settled) for (const reject of round.rejecters) reject(failure);
-        } finally {
-          settled = true;
-          clearTimeout(timer);
+          outcome = this.fail(error);
+        }
+        const waiters = outcome ? [...round, ...this.waiting.splice(0)] : round;
+        for (const waiter of waiters) {
+          clearTimeout(waiter.timer);
+          if (waiter.settled) continue;
+          waiter.settled = true;
+          if (outcome) waiter.reject(outcome);
+          else waiter.resolve(true);
         }
       }
     } finally {

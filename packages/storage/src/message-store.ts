@@ -86,10 +86,14 @@ export class MessageStore {
       }
       const flush = new FlushService(log, resolved.flushMode, resolved.flushIntervalMs, resolved.syncFlushTimeoutMs, logger);
       const pipeline = new AppendPipeline(log, queues, index, flush, resolved.flushMode === 'sync', storeHost, resolved.maxBodyBytes);
+      flush.onFatal = (error) => {
+        pipeline.refuseReason = error;
+      };
       const safeOffset = () => Math.min(flush.flushedOffset, pipeline.dispatchedOffset);
       const retention = new RetentionService(dir, log, queues, index, resolved, safeOffset, (reason) => {
-        // A retention pass finishing during close must not lift the STORE_CLOSED refusal.
-        if (!store.closed) pipeline.refuseReason = reason;
+        // Retention only sets or lifts its own DISK_FULL refusal: never STORE_CLOSED, WRITE_FAILED or FLUSH_FAILED.
+        const current = pipeline.refuseReason;
+        if (!current || current.code === StorageErrorCode.DISK_FULL) pipeline.refuseReason = reason;
       }, logger);
       const store = new MessageStore(dir, resolved, log, queues, index, flush, pipeline, retention, releaseLock, logger, recovery);
       queues.onWritten = (queue) => store.notify(queue.topic, queue.queueId, queue.maxOffset);

@@ -45,7 +45,9 @@ export const DEFAULT_STORE_OPTIONS: Omit<ResolvedStoreOptions, 'storeHost' | 'lo
   segmentBytes: 1024 * 1024 * 1024,
   flushMode: 'async',
   flushIntervalMs: 500,
-  syncFlushTimeoutMs: 5000,
+  // Below the clients' default send timeout (3 s), so a slow disk answers FLUSH_TIMEOUT (stored, not retried)
+  // before a client times out and resends a stored message elsewhere.
+  syncFlushTimeoutMs: 2000,
   checkpointIntervalMs: 1000,
   consumeQueueEntriesPerSegment: 300_000,
   retentionHours: 72,

@@ -34,6 +34,62 @@ interface Range {
 }
 
 /**
+ * Records of one queue are interleaved with other queues' records in the log, so a pull of 256 records can be
+ * 256 separate ranges. Ranges of recent bytes (in the page cache) whose gaps are at most this large are read
+ * with one synchronous positional read of the whole span into a reused scratch buffer: copying a few KiB of gap
+ * is cheaper than a syscall per record.
+ */
+const MAX_MERGE_GAP_BYTES = 16 * 1024;
+const MAX_SPAN_BYTES = 8 * 1024 * 1024;
+/** Gap bytes read along per call, at most: bounds the scratch buffer at the pull size plus this. */
+const MAX_GAP_TOTAL_BYTES = 8 * 1024 * 1024;
+let scratch = Buffer.allocUnsafe(0);
+
+/**
+ * Reads every range synchronously when all of them are recent (see CommitLog.isRecent), merging close ranges
+ * into one read each. The chunks are views of the shared scratch buffer: the caller copies them out before it
+ * yields (nothing awaits in between). Undefined when the first range is not recent (then all are read async).
+ */
+function readRecentRanges(log: CommitLog, ranges: readonly Range[]): Buffer[] | undefined {
+  if (ranges.length === 0 || !log.isRecent(ranges[0]!.start)) return undefined;
+  const segmentBytes = log.segmentBytes;
+  // Lay out the spans first, so the scratch is sized once and chunks of earlier spans stay valid.
+  const spanOf: number[] = [];
+  const spans: Array<{ start: number; end: number; at: number }> = [];
+  let total = 0;
+  let gaps = 0;
+  for (const range of ranges) {
+    const last = spans.at(-1);
+    const end = range.start + range.bytes;
+    if (
+      last &&
+      range.start >= last.end &&
+      range.start - last.end <= MAX_MERGE_GAP_BYTES &&
+      gaps + (range.start - last.end) <= MAX_GAP_TOTAL_BYTES &&
+      end - last.start <= MAX_SPAN_BYTES &&
+      Math.floor(last.start / segmentBytes) === Math.floor(range.start / segmentBytes)
+    ) {
+      gaps += range.start - last.end;
+      total += end - last.end;
+      last.end = end;
+    } else {
+      spans.push({ start: range.start, end, at: total });
+      total += range.bytes;
+    }
+    spanOf.push(spans.length - 1);
+  }
+  if (scratch.length < total) scratch = Buffer.allocUnsafe(Math.max(total, Math.min(2 * scratch.length, MAX_SPAN_BYTES)));
+  const views: Buffer[] = [];
+  for (const span of spans) views.push(log.readRecentSync(span.start, span.end - span.start, scratch.subarray(span.at, span.at + span.end - span.start)));
+  return ranges.map((range, i) => {
+    const span = spans[spanOf[i]!]!;
+    const view = views[spanOf[i]!]!;
+    const from = range.start - span.start;
+    return view.subarray(Math.min(from, view.length), Math.min(from + range.bytes, view.length));
+  });
+}
+
+/**
  * Reads a queue: one positional read of its entries, then one positional read per contiguous run of
  * records in the log. Records are returned as raw bytes; nothing is decoded or re-encoded.
  */
@@ -80,7 +136,8 @@ export async function readQueue(
   const nextOffset = offset + consumed;
   if (ranges.length === 0) return empty(consumed > 0 ? 'NO_MATCHED_MESSAGE' : 'NO_NEW_MESSAGE', nextOffset);
 
-  const chunks = await Promise.all(ranges.map((range) => log.read(range.start, range.bytes)));
+  const chunks = readRecentRanges(log, ranges) ?? (await Promise.all(ranges.map((range) => log.read(range.start, range.bytes))));
+  const viaScratch = chunks.length > 0 && chunks[0]!.buffer === scratch.buffer;
   let count = 0;
   let clean = true;
   const good: Buffer[] = [];
@@ -102,15 +159,21 @@ export async function readQueue(
       }
       if (sound) {
         count++;
-        good.push(chunk.subarray(at, at + size));
+        if (!clean) good.push(chunk.subarray(at, at + size));
       } else {
-        clean = false;
+        if (clean) {
+          // First corrupt record: from here on collect the sound ones explicitly (the common path allocates nothing per record).
+          clean = false;
+          for (let earlier = 0; earlier < r; earlier++) good.push(chunks[earlier]!);
+          if (at > 0) good.push(chunk.subarray(0, at));
+        }
         logger.error({ topic: queue.topic, queueId: queue.queueId, commitLogOffset: ranges[r]!.start + at }, 'corrupt record skipped on read');
       }
       at += size;
     }
   }
-  const records = clean && chunks.length === 1 ? chunks[0]! : Buffer.concat(clean ? chunks : good);
+  // Views of the scratch buffer are copied out (concat always copies) before anything else can reuse it.
+  const records = clean && chunks.length === 1 && !viaScratch ? chunks[0]! : Buffer.concat(clean ? chunks : good);
   return {
     status: count > 0 ? 'FOUND' : 'NO_MATCHED_MESSAGE',
     records,

@@ -52,7 +52,7 @@ describe('sync flush (group commit)', () => {
     await queues.load();
     const index = await IndexService.open(join(dir, 'index'), { slotCount: 64, maxEntriesPerFile: 1_000 });
     const stalled = stalledSync(log);
-    const flush = new FlushService(stalled.log, 'sync', 500, 5, silentLogger);
+    const flush = new FlushService(stalled.log, 'sync', 500, 200, silentLogger);
     const pipeline = new AppendPipeline(log, queues, index, flush, true, undefined, SMALL_SEGMENTS.maxBodyBytes);
 
     const late = await Promise.all([pipeline.append(record('f', 'a')), pipeline.append(record('f', 'b'))]);

@@ -100,3 +100,14 @@ export function intArg(name: string, fallback: number): number {
 export function elapsedSeconds(startNs: bigint): number {
   return Number(process.hrtime.bigint() - startNs) / 1e9;
 }
+
+/** String option `--name=value` (or `--name value`) from the command line, else `fallback`. */
+export function stringArg(name: string, fallback: string | undefined): string | undefined {
+  const args = process.argv.slice(2);
+  for (let i = 0; i < args.length; i++) {
+    const arg = args[i]!;
+    if (arg.startsWith(`--${name}=`)) return arg.slice(name.length + 3);
+    if (arg === `--${name}`) return args[i + 1];
+  }
+  return fallback;
+}
