@@ -494,7 +494,8 @@ export class PushConsumer implements AsyncDisposable, AsyncIterable<ReceivedMess
         if (!filter.tags.has(body.toString('utf8', sections.tagsStart, sections.tagsStart + sections.tagsLength))) return;
       }
       accepted.push([start, start + sections.totalSize, offset]);
-    });
+      // The broker enforced its own (configurable) size limit when it accepted the message; do not re-impose ours.
+    }, Number.MAX_SAFE_INTEGER);
     // Only commit to the batch once every record validated.
     for (const [start, end, offset] of accepted) pq.add(body, start, end, offset);
     pq.nextOffset = Math.max(pq.nextOffset, expected);

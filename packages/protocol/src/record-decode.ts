@@ -47,7 +47,8 @@ export function readRecordKeys(buf: Buffer, sections: RecordSections): string[] 
  * buffer alive (or copy the body) if the message outlives it.
  */
 export function decodeRecord(buf: Buffer, offset = 0, end = buf.length): ReceivedMessage {
-  const sections = readRecordSections(buf, offset, end);
+  // Size limits are enforced where records are accepted; a decoder reads whatever was legitimately stored.
+  const sections = readRecordSections(buf, offset, end, undefined, Number.MAX_SAFE_INTEGER);
   const { properties, systemProperties } = readRecordProperties(buf, sections);
   return {
     msgId: readMessageId(buf, offset + RecordField.MSG_ID),

@@ -117,6 +117,7 @@ export class AppendPipeline {
         this.log.writePending();
       } catch (error) {
         this.discardDispatch();
+        if (this.log.broken) this.refuseReason = this.log.broken;
         for (const append of batch) append.reject(error);
         continue;
       }

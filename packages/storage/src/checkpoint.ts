@@ -1,6 +1,7 @@
 import { crc32 } from 'node:zlib';
 import { open, readFile, rename } from 'node:fs/promises';
 import { join } from 'node:path';
+import { syncDirectory } from './sync-directory.js';
 
 /**
  * What is known durable, written atomically (temp file + fsync + rename) with a CRC. Recovery scans
@@ -51,6 +52,7 @@ export async function writeCheckpoint(dir: string, checkpoint: Checkpoint): Prom
     await handle.close();
   }
   await rename(temp, join(dir, FILE));
+  await syncDirectory(dir);
 }
 
 export function queueKey(topic: string, queueId: number): string {

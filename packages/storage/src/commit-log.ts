@@ -1,9 +1,10 @@
-import { closeSync, openSync } from 'node:fs';
+import { closeSync, ftruncateSync, openSync, unlinkSync } from 'node:fs';
 import { mkdir, open, rm, stat } from 'node:fs/promises';
 import { join } from 'node:path';
 import { StorageError, StorageErrorCode } from './errors.js';
 import { listSegmentStarts, segmentFileName } from './file-names.js';
 import { SYNC_READ_WINDOW_BYTES, readFully, readFullySync, syncData, writeFullySync } from './fs-io.js';
+import { syncDirectory } from './sync-directory.js';
 
 /** Marker written at the tail of a segment when the next record does not fit: [u32 size][u32 0][u16 magic]. */
 export const END_OF_SEGMENT_MAGIC = 0x4c42;
@@ -93,6 +94,7 @@ export class CommitLog {
     const fd = openSync(join(this.dir, segmentFileName(start)), 'w+');
     const segment: Segment = { start, fd, size: 0, dirty: true, readers: 0, retired: false };
     this.segments.push(segment);
+    this.directoryDirty = true; // the new file's directory entry must be made durable too
     return segment;
   }
 
@@ -141,11 +143,33 @@ export class CommitLog {
       }
       this.writtenPos = this.reservePos;
     } catch (error) {
-      // Undo the reservation so the log stays contiguous; the batch is reported as failed.
+      // Undo the whole batch before anything else is written: no byte of a rejected batch may stay in the log
+      // (recovery would bring it back as a duplicate) and the next batch must land exactly at writtenPos.
       this.pending = [];
       this.reservePos = this.writtenPos;
-      void this.truncate(this.writtenPos).catch(() => undefined);
+      try {
+        this.rollbackTo(this.writtenPos);
+      } catch (rollbackError) {
+        this.broken = new StorageError(StorageErrorCode.WRITE_FAILED, `commit-log rollback failed, refusing writes: ${(rollbackError as Error).message}`, { cause: rollbackError });
+      }
       throw new StorageError(StorageErrorCode.WRITE_FAILED, `commit-log write failed: ${(error as Error).message}`, { cause: error });
+    }
+  }
+
+  /** Set when a failed batch could not be rolled back: the log's tail is unknown and it must not be written. */
+  broken: StorageError | undefined;
+
+  /** Synchronously cuts the files back to `offset` (segments after it are removed). */
+  private rollbackTo(offset: number): void {
+    while (this.segments.length > 1 && this.segments.at(-1)!.start >= offset) {
+      const segment = this.segments.pop()!;
+      retire(segment);
+      unlinkSync(join(this.dir, segmentFileName(segment.start)));
+    }
+    const last = this.segments.at(-1);
+    if (last && last.start + last.size > offset) {
+      ftruncateSync(last.fd, offset - last.start);
+      last.size = offset - last.start;
     }
   }
 
@@ -159,6 +183,7 @@ export class CommitLog {
   }
 
   private syncChain: Promise<unknown> = Promise.resolve();
+  private directoryDirty = false;
 
   /**
    * fdatasync every segment written since the last sync; returns the offset now known durable.
@@ -179,6 +204,15 @@ export class CommitLog {
         await syncData(segment.fd);
       } catch (error) {
         segment.dirty = true;
+        throw error;
+      }
+    }
+    if (this.directoryDirty) {
+      this.directoryDirty = false;
+      try {
+        await syncDirectory(this.dir);
+      } catch (error) {
+        this.directoryDirty = true;
         throw error;
       }
     }

@@ -1,4 +1,4 @@
-import { fdatasync, read, readSync, write, writeSync, writev, writevSync } from 'node:fs';
+import { fdatasync, read, readSync, writeSync, writevSync } from 'node:fs';
 
 /** Thin promise wrappers over positional fs calls: one promise per call, no stream machinery. */
 export function readAt(fd: number, buf: Buffer, offset: number, length: number, position: number): Promise<number> {

@@ -1,3 +1,4 @@
+import { decodeRecords } from '@litemq/protocol';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { AppendPipeline } from '../src/append-pipeline.js';
@@ -90,5 +91,33 @@ describe('sync flush (group commit)', () => {
     });
     expect(store.flushedOffset).toBe(target);
     await store.close();
+  });
+});
+
+describe('write failures', () => {
+  it('rolls a failed batch back synchronously so the next batch lands where it belongs', async () => {
+    const { closeSync, openSync } = await import('node:fs');
+    const dir = await tempDir();
+    const store = await openStore(dir, { ...SMALL_SEGMENTS });
+    const first = await store.append(batch('w', 10));
+    // Swap the active segment's fd for a read-only one so the next write fails with EBADF.
+    const log = (store as unknown as { log: { segments: Array<{ fd: number; start: number }> } }).log;
+    const active = log.segments.at(-1)!;
+    const writable = active.fd;
+    const readOnly = openSync(`${dir}/commitlog/${String(active.start).padStart(20, '0')}`, 'r');
+    active.fd = readOnly;
+    await expect(store.append(batch('w', 5))).rejects.toMatchObject({ code: 'WRITE_FAILED' });
+    active.fd = writable;
+    closeSync(readOnly);
+    const next = await store.append(batch('w', 3, 0, 'n'));
+    const lastFirst = first.commitLogOffsets.at(-1)!;
+    expect(next.commitLogOffsets[0]).toBeGreaterThan(lastFirst);
+    expect(next.queueOffsets).toEqual([10, 11, 12]);
+    expect(store.maxOffset).toBe(next.commitLogOffsets[2]! + (next.commitLogOffsets[2]! - next.commitLogOffsets[1]!));
+    await store.close();
+    // After a restart only the acknowledged records exist: nothing of the rejected batch came back.
+    const reopened = await openStore(dir, { ...SMALL_SEGMENTS });
+    const bodies = decodeRecords((await reopened.read('w', 0, 0, { maxCount: 100 })).records).map((m) => m.body.toString());
+    expect(bodies).toEqual([...Array.from({ length: 10 }, (_, i) => `m${i}`), 'n0', 'n1', 'n2']);
   });
 });
