@@ -39,6 +39,15 @@ const ABORT_MARKER = 'abort';
  * anything that can encode records (see @litemq/protocol `encodeRecord`) can use it.
  */
 export class MessageStore {
+  /**
+   * Reads check CRCs of records below this offset: all of them, or (trustOwnWrites) those already on disk
+   * when the store was opened — records this process appended were checksummed when they were accepted.
+   */
+  private get verifyBelow(): number {
+    if (!this.options.verifyOnRead) return 0;
+    return this.options.trustOwnWrites ? this.recovery.logEnd : Number.MAX_SAFE_INTEGER;
+  }
+
   /** True once close() has begun. */
   closed = false;
   private checkpointTimer: NodeJS.Timeout | undefined;
@@ -135,7 +144,7 @@ export class MessageStore {
     this.assertOpen();
     const queue = this.queues.get(topic, queueId);
     if (!queue) return { status: 'NO_QUEUE', records: Buffer.alloc(0), count: 0, nextOffset: 0, minOffset: 0, maxOffset: 0 };
-    return readQueue(this.log, queue, offset, options, this.options.verifyOnRead, this.logger);
+    return readQueue(this.log, queue, offset, options, this.verifyBelow, this.logger);
   }
 
   /** The stored record at `commitLogOffset`, or undefined if there is none (or it is corrupt). */

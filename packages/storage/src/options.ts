@@ -31,8 +31,14 @@ export interface MessageStoreOptions {
   maxBodyBytes?: number;
   /** `address:port` patched into every record as its store host. */
   storeHost?: string;
-  /** Verify record CRCs on every read so corrupt bytes are never served. Default true. */
+  /** Verify record CRCs on reads so corrupt bytes are never served. Default true. */
   verifyOnRead?: boolean;
+  /**
+   * With verifyOnRead, skip the check for records this process appended since the store was opened (they
+   * were validated and checksummed on the way in; the check still covers everything that was on disk at
+   * open). Default true; false checks every read.
+   */
+  trustOwnWrites?: boolean;
   indexSlotCount?: number;
   indexMaxEntriesPerFile?: number;
   logger?: Logger;
@@ -56,6 +62,7 @@ export const DEFAULT_STORE_OPTIONS: Omit<ResolvedStoreOptions, 'storeHost' | 'lo
   cleanIntervalMs: 10_000,
   maxBodyBytes: 4 * 1024 * 1024,
   verifyOnRead: true,
+  trustOwnWrites: true,
   indexSlotCount: 500_000,
   indexMaxEntriesPerFile: 2_000_000,
 };

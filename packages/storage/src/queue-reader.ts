@@ -98,7 +98,8 @@ export async function readQueue(
   queue: ConsumeQueue,
   offset: number,
   options: ReadOptions,
-  verify: boolean,
+  /** Records stored below this commit-log offset get their CRCs checked (see MessageStoreOptions.trustOwnWrites). */
+  verifyBelow: number,
   logger: Logger,
 ): Promise<ReadResult> {
   const maxCount = options.maxCount ?? 32;
@@ -147,7 +148,7 @@ export async function readQueue(
     let at = 0;
     for (const size of ranges[r]!.sizes) {
       let sound = at + size <= chunk.length;
-      if (sound && verify) {
+      if (sound && ranges[r]!.start + at < verifyBelow) {
         try {
           readRecordSections(chunk, at, at + size, sections, Number.MAX_SAFE_INTEGER);
           verifyStoredRecordCrc(chunk, at, sections);
