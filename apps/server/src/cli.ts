@@ -1,7 +1,9 @@
 import { Command, CommanderError } from 'commander';
 import { LiteMQError } from '@litemq/protocol';
 import { registerConsume, registerSend } from './commands/client-commands.js';
+import { registerCron } from './commands/cron-commands.js';
 import { registerBroker, registerNameServer, registerStandalone } from './commands/server-commands.js';
+import { registerTxn } from './commands/txn-commands.js';
 
 const program = new Command('litemq')
   .description('LiteMQ: a lightweight RocketMQ-style message queue')
@@ -13,6 +15,8 @@ registerNameServer(program);
 registerBroker(program);
 registerSend(program);
 registerConsume(program);
+registerCron(program);
+registerTxn(program);
 
 try {
   await program.parseAsync(process.argv);

@@ -25,9 +25,16 @@ import { pullMessageProcessor } from './processors/pull-message.js';
 import { queryOffsetByTimeProcessor } from './processors/query-offset-by-time.js';
 import { queryOffsetsProcessor } from './processors/query-offsets.js';
 import { sendMessageProcessor } from './processors/send-message.js';
+import {
+  cancelScheduledProcessor, cronDeleteProcessor, cronListProcessor, cronNextProcessor, cronPauseProcessor, cronPutProcessor, cronResumeProcessor,
+} from './processors/delay-admin.js';
+import type { DelayService } from './delay-service.js';
+import { openDelay } from './delay-service.js';
+import { endTransactionProcessor, forceEndTransactionProcessor, listPendingTransactionsProcessor, sendHalfProcessor } from './processors/transactions.js';
 import { unregisterClientProcessor } from './processors/unregister-client.js';
 import { ProducerManager } from './producer-manager.js';
 import { TopicConfigManager } from './topic-config-manager.js';
+import { openTransactions } from './transaction-wiring.js';
 
 const PROCESSORS: ReadonlyArray<readonly [number, (context: BrokerContext) => RpcHandler]> = [
   [RequestCode.SEND_MESSAGE, sendMessageProcessor],
@@ -45,6 +52,17 @@ const PROCESSORS: ReadonlyArray<readonly [number, (context: BrokerContext) => Rp
   [RequestCode.GET_TOPIC_CONFIG, getTopicConfigProcessor],
   [RequestCode.LIST_TOPICS, listTopicsProcessor],
   [RequestCode.GET_BROKER_STATUS, getBrokerStatusProcessor],
+  [RequestCode.CANCEL_SCHEDULED, cancelScheduledProcessor],
+  [RequestCode.CRON_PUT, cronPutProcessor],
+  [RequestCode.CRON_DELETE, cronDeleteProcessor],
+  [RequestCode.CRON_PAUSE, cronPauseProcessor],
+  [RequestCode.CRON_RESUME, cronResumeProcessor],
+  [RequestCode.CRON_LIST, cronListProcessor],
+  [RequestCode.CRON_NEXT, cronNextProcessor],
+  [RequestCode.SEND_HALF, sendHalfProcessor],
+  [RequestCode.END_TRANSACTION, endTransactionProcessor],
+  [RequestCode.LIST_PENDING_TRANSACTIONS, listPendingTransactionsProcessor],
+  [RequestCode.FORCE_END_TRANSACTION, forceEndTransactionProcessor],
 ];
 
 function formatAddress(host: string, port: number): string {
@@ -67,6 +85,9 @@ export class Broker {
   private closed: Promise<void> | undefined;
   private readonly timers: NodeJS.Timeout[] = [];
   private unsubscribeStore: (() => void) | undefined;
+  /** Delayed messages and cron jobs (timer store, cron scheduler). */
+  delay: DelayService | undefined;
+  private transactions: { close(): Promise<void> } | undefined;
   private context!: BrokerContext;
   private registrar!: NameServerRegistrar;
   /** The broker's message store. */
@@ -136,6 +157,8 @@ export class Broker {
       },
       connectionCount: () => this.server.connections.size,
     };
+    this.transactions = await openTransactions(this.context);
+    this.delay = await openDelay(this.context);
     for (const [code, create] of PROCESSORS) this.handlers.set(code, create(this.context));
     this.unsubscribeStore = this.store.onMessagesAvailable((topic, queueId, maxOffset) => this.longPolling.messagesAvailable(topic, queueId, maxOffset));
     this.every(options.offsetPersistIntervalMs, () => {
@@ -233,6 +256,8 @@ export class Broker {
     await Promise.all([drain(), this.registrar.stop(unregister)]);
     this.consumers.close();
     this.unsubscribeStore?.();
+    await this.delay?.close();
+    await this.transactions?.close();
     await this.offsets.persist();
     await this.topics.save();
     await this.store.close();

@@ -8,3 +8,4 @@ export { ConsumerManager } from './consumer-manager.js';
 export type { ConsumerMember } from './consumer-manager.js';
 export { ProducerManager } from './producer-manager.js';
 export type { RegistrationOutcome } from './nameserver-registrar.js';
+export { DelayService, TIMER_TOPIC, CRON_JOB_PROPERTY, CRON_CATCH_UP_PROPERTY } from './delay-service.js';

@@ -1,6 +1,9 @@
 import type { Logger } from 'pino';
 import { DEFAULT_MAX_BODY_BYTES, DEFAULT_MAX_FRAME_BYTES, splitHostPort } from '@litemq/protocol';
+import type { TimerStoreOptions } from '@litemq/delay';
 import type { MessageStoreOptions } from '@litemq/storage';
+import type { TransactionOptions } from '@litemq/txn';
+import { resolveTransactionOptions } from '@litemq/txn';
 import { BrokerError, BrokerErrorCode } from './errors.js';
 
 export interface BrokerOptions {
@@ -56,6 +59,10 @@ export interface BrokerOptions {
   closeGraceMs?: number;
   /** Passed through to MessageStore.open (`maxBodyBytes` defaults to maxMessageBytes, `storeHost` to the address). */
   store?: MessageStoreOptions;
+  /** Transactional messages: check immunity, interval, max checks, exhaustion policy (see @litemq/txn). */
+  transaction?: TransactionOptions;
+  /** Delayed messages and cron jobs: timer precisionMs, wheelSpanMs, maxDelayMs... (see @litemq/delay). */
+  timer?: Omit<TimerStoreOptions, 'logger'>;
   logger?: Logger;
 }
 
@@ -85,6 +92,8 @@ const DEFAULTS = {
   clientExpiryMs: 120_000,
   offsetPersistIntervalMs: 5_000,
   closeGraceMs: 5_000,
+  timer: {} as Omit<TimerStoreOptions, 'logger'>,
+  transaction: {} as TransactionOptions,
 };
 
 const KNOWN = new Set([...Object.keys(DEFAULTS), 'brokerName', 'dataDir', 'store', 'logger']);
@@ -148,5 +157,10 @@ export function resolveBrokerOptions(options: BrokerOptions): ResolvedBrokerOpti
   integer('offsetPersistIntervalMs', resolved.offsetPersistIntervalMs, 10);
   integer('closeGraceMs', resolved.closeGraceMs, 0);
   if (typeof resolved.store !== 'object' || resolved.store === null) fail('store must be an object of MessageStoreOptions');
+  try {
+    resolveTransactionOptions(resolved.transaction);
+  } catch (error) {
+    fail((error as Error).message);
+  }
   return resolved;
 }

@@ -4,6 +4,8 @@ import { ClientError, ClientErrorCode, clientClosed, invalidOptions } from './er
 import type { ClientLogger } from './logger.js';
 import { silentClientLogger } from './logger.js';
 import { RouteCache } from './route-cache.js';
+import type { ForceEndResult, ListPendingTransactionsOptions, PendingTransactions } from './transaction-admin.js';
+import { forceEndTransaction, listPendingTransactions } from './transaction-admin.js';
 import { checkInteger, checkNameServers } from './util.js';
 
 export interface AdminOptions {
@@ -175,6 +177,28 @@ export class Admin implements AsyncDisposable {
         return { brokerName: queue.brokerName, queueId: queue.queueId, minOffset: num(frame.header, 'minOffset'), maxOffset: num(frame.header, 'maxOffset') };
       }),
     );
+  }
+
+  /** Pending (unresolved) transactions of every broker master, oldest first. */
+  async listPendingTransactions(options?: ListPendingTransactionsOptions): Promise<PendingTransactions> {
+    this.check();
+    return listPendingTransactions(this.brokers(), options);
+  }
+
+  /** Operator commit of a pending transaction, by the message id `listPendingTransactions` shows. */
+  async commitTransaction(msgId: string, options?: { brokerName?: string; signal?: AbortSignal }): Promise<ForceEndResult> {
+    this.check();
+    return forceEndTransaction(this.brokers(), msgId, 'COMMIT', options);
+  }
+
+  /** Operator rollback of a pending transaction, by message id. */
+  async rollbackTransaction(msgId: string, options?: { brokerName?: string; signal?: AbortSignal }): Promise<ForceEndResult> {
+    this.check();
+    return forceEndTransaction(this.brokers(), msgId, 'ROLLBACK', options);
+  }
+
+  private brokers(): { masters: Admin['masters']; brokerRequest: Admin['brokerRequest'] } {
+    return { masters: (signal) => this.masters(signal), brokerRequest: (address, code, header, signal) => this.brokerRequest(address, code, header, signal) };
   }
 
   async close(): Promise<void> {

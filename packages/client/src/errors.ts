@@ -20,6 +20,8 @@ export const ClientErrorCode = {
   BAD_RESPONSE: 'BAD_RESPONSE',
   /** The caller's AbortSignal fired before the call completed. */
   ABORTED: 'ABORTED',
+  /** A transaction had already been resolved the other way (by a check-back, the exhaustion policy or an operator). */
+  TRANSACTION_CONFLICT: 'TRANSACTION_CONFLICT',
 } as const;
 
 export type ClientErrorCode = (typeof ClientErrorCode)[keyof typeof ClientErrorCode];

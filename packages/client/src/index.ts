@@ -1,9 +1,14 @@
 export { Producer } from './producer.js';
 export type { ProducerOptions, SendOptions } from './producer.js';
+export { Transaction } from './transaction.js';
+export type { LocalTransactionExecutor, SendInTransactionResult, TransactionChecker, TransactionSendOptions, TransactionSendResult } from './transaction.js';
 export type { SendResult, SendStatus } from './send-result.js';
 export { PushConsumer } from './push-consumer.js';
 export type { MessageHandler, PushConsumerOptions } from './push-consumer.js';
 export { Admin } from './admin.js';
+export { CronAdmin } from './admin-cron.js';
+export type { CronJobInfo, CronJobSpec, CronTarget } from './admin-cron.js';
+export type { ForceEndResult, ListPendingTransactionsOptions, PendingTransaction, PendingTransactions } from './transaction-admin.js';
 export type { AdminOptions, CallOptions, ConsumerOffsets, CreateTopicOptions, GroupQueueOffset, QueueOffsets, TopicSummary } from './admin.js';
 export { ClientError, ClientErrorCode } from './errors.js';
 export type { ClientLogger } from './logger.js';
@@ -13,4 +18,4 @@ export { parseTagExpression, tagMatches } from './tag-expression.js';
 export type { TagFilter } from './tag-expression.js';
 // Re-exported so applications need only this package for messages and error handling.
 export { LiteMQError, ProtocolError, RemoteError, RemotingError } from '@litemq/protocol';
-export type { ConsumeFromWhere, Message, ReceivedMessage } from '@litemq/protocol';
+export type { ConsumeFromWhere, LocalTransactionState, Message, PendingTransactionInfo, ReceivedMessage, TransactionResolution } from '@litemq/protocol';

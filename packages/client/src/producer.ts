@@ -20,8 +20,10 @@ import { DEFAULT_ROUTE_REFRESH_MS, RouteCache } from './route-cache.js';
 import type { PendingSend } from './send-batcher.js';
 import { SendBatcher } from './send-batcher.js';
 import type { SendResult } from './send-result.js';
+import type { LocalTransactionExecutor, SendInTransactionResult, TransactionChecker, TransactionSendOptions } from './transaction.js';
+import { ProducerTransactions, Transaction } from './transaction.js';
 import { parseSendReply, queueOffsetAt } from './send-result.js';
-import { checkInteger, checkNameServers, sleep } from './util.js';
+import { checkInteger, checkNameServers, createClientId, sleep } from './util.js';
 
 export interface ProducerOptions {
   /** NameServer addresses (`host:port`); the next one is tried when one fails. */
@@ -40,6 +42,10 @@ export interface ProducerOptions {
   maxInFlightFramesPerBroker?: number;
   /** Route refresh period, in ms. Default 30000. */
   routeRefreshMs?: number;
+  /** Answers the brokers' transaction check-backs for this producer group (sync or async). */
+  transactionChecker?: TransactionChecker;
+  /** How often a producer with a group heartbeats it to every broker master (for check-backs). Default 30000. */
+  heartbeatIntervalMs?: number;
   logger?: ClientLogger;
 }
 
@@ -73,6 +79,9 @@ export class Producer implements AsyncDisposable {
   private drained: (() => void) | undefined;
   /** Bound once, shared by every SendRequest. */
   private readonly settled = (): void => this.done();
+  private readonly transactions: ProducerTransactions;
+  /** Client instance id sent in heartbeats. */
+  readonly clientId = createClientId();
 
   constructor(options: ProducerOptions) {
     if (typeof options !== 'object' || options === null) throw invalidOptions('Producer options are required');
@@ -86,7 +95,7 @@ export class Producer implements AsyncDisposable {
     this.maxMessageBytes = checkInteger('maxMessageBytes', options.maxMessageBytes, 4 * 1024 * 1024, 1);
     const maxInFlightFrames = checkInteger('maxInFlightFramesPerBroker', options.maxInFlightFramesPerBroker, 4, 1, 1024);
     this.logger = options.logger ?? silentClientLogger;
-    this.rpc = new RpcClient({ logger: this.logger });
+    this.rpc = new RpcClient({ logger: this.logger, onRequest: (frame, connection) => this.transactions.onServerRequest(frame, connection) });
     this.routes = new RouteCache(this.rpc, nameServers, {
       routeRefreshMs: checkInteger('routeRefreshMs', options.routeRefreshMs, DEFAULT_ROUTE_REFRESH_MS, 10),
       logger: this.logger,
@@ -99,6 +108,25 @@ export class Producer implements AsyncDisposable {
         for (const item of items) this.retryOrReject(item, error, address);
       },
     });
+    if (options.transactionChecker !== undefined && typeof options.transactionChecker !== 'function') throw invalidOptions('transactionChecker must be a function');
+    this.transactions = new ProducerTransactions({
+      rpc: this.rpc, routes: this.routes, selector: this.selector, group: this.group, clientId: this.clientId, logger: this.logger, checker: options.transactionChecker,
+      sendTimeoutMs: this.sendTimeoutMs, maxMessageBytes: this.maxMessageBytes, heartbeatIntervalMs: checkInteger('heartbeatIntervalMs', options.heartbeatIntervalMs, 30_000, 10),
+      checkState: () => {
+        const problem = this.checkState();
+        if (problem) throw problem;
+      },
+    });
+  }
+
+  /** Starts a transaction: `await tx.send(msg)`, then `await tx.commit()` or `tx.rollback()`. Needs a producer group. */
+  beginTransaction(): Promise<Transaction> {
+    return Promise.resolve().then(() => this.transactions.begin());
+  }
+
+  /** Sends `message` as a half, runs `executor`, then commits or rolls back by its answer (UNKNOWN: left to check-backs). */
+  sendInTransaction(message: Message, executor: LocalTransactionExecutor, options?: TransactionSendOptions): Promise<SendInTransactionResult> {
+    return this.transactions.sendInTransaction(message, executor, options);
   }
 
   /** Starts the route refresher. Sends made before `start()` resolves wait for it. Idempotent. */
@@ -107,7 +135,8 @@ export class Producer implements AsyncDisposable {
     if (!this.startPromise) {
       this.routes.start();
       this.state = 'running';
-      this.startPromise = Promise.resolve();
+      // A producer with a group heartbeats it to the brokers so that transaction check-backs can reach it.
+      this.startPromise = this.transactions.start();
     }
     return this.startPromise;
   }
@@ -199,6 +228,7 @@ export class Producer implements AsyncDisposable {
     }
     this.state = 'closing';
     await this.waitDrained();
+    await this.transactions.stop();
     this.routes.stop();
     await this.rpc.close();
     this.state = 'closed';

@@ -14,7 +14,7 @@ import {
   RequestCode,
   ResponseCode,
   RpcClient,
-  decodeRecord,
+  RecordMessage,
   expectSuccess,
   forEachRecord,
   readU64,
@@ -523,7 +523,7 @@ export class PushConsumer implements AsyncDisposable, AsyncIterable<ReceivedMess
   }
 
   private messageOf(entry: CachedMessage): ReceivedMessage {
-    entry.message ??= decodeRecord(entry.buf, entry.start, entry.end);
+    entry.message ??= new RecordMessage(entry.buf, entry.start, entry.end);
     const base = entry.buf.readUInt32BE(entry.start + RecordField.RECONSUME_TIMES);
     entry.message.reconsumeTimes = base + entry.failures;
     return entry.message;

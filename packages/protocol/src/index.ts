@@ -24,4 +24,7 @@ export * from './rpc-reply.js';
 export * from './rpc-server.js';
 export * from './rpc-client.js';
 export * from './rpc-headers.js';
+export * from './rpc-headers-delay.js';
+export * from './rpc-headers-txn.js';
 export * from './crc32-range.js';
+export * from './record-message.js';

@@ -25,8 +25,24 @@ export const RequestCode = {
   DELETE_TOPIC: 51,
   GET_TOPIC_CONFIG: 52,
   LIST_TOPICS: 53,
-  // 60-69: delayed and cron messages (reserved)
-  // 70-79: transactions (reserved)
+  // 60-69: delayed and cron messages (headers in rpc-headers-delay.ts)
+  /** Cancel a scheduled (delayed) message before it fires, by message id. */
+  CANCEL_SCHEDULED: 60,
+  /** Create or replace a cron job. */
+  CRON_PUT: 61,
+  CRON_DELETE: 62,
+  CRON_PAUSE: 63,
+  CRON_RESUME: 64,
+  CRON_LIST: 65,
+  /** Preview a job's next fire times. */
+  CRON_NEXT: 66,
+  // 70-79: transactions
+  SEND_HALF: 70,
+  END_TRANSACTION: 71,
+  /** Broker → producer: what became of this transaction? (answered with END_TRANSACTION) */
+  CHECK_TRANSACTION_STATE: 72,
+  LIST_PENDING_TRANSACTIONS: 73,
+  FORCE_END_TRANSACTION: 74,
   // 80-89: retry and dead-letter queues (reserved)
   // 90-99: pop consumption (reserved)
   // 100-109: name server

@@ -35,7 +35,9 @@ export const ResponseCode = {
   /** The group has no committed offset for the queue. */
   OFFSET_NOT_FOUND: 40,
   // 60-69: delayed and cron messages (reserved)
-  // 70-79: transactions (reserved)
+  // 70-79: transactions
+  /** No half message (pending or resolved) at that offset with that message id. */
+  TRANSACTION_NOT_FOUND: 70,
   // 80-89: retry and dead-letter queues (reserved)
   // 90-99: pop consumption (reserved)
   // 100-109: name server (reserved)

@@ -154,3 +154,12 @@ describe('properties validation', () => {
     expect(() => readRecordSections(zeroName, 0)).toThrow(/RECORD_MALFORMED|property/);
   });
 });
+
+describe('RecordMessage', () => {
+  it('exposes exactly what decodeRecord decodes, lazily', async () => {
+    const { RecordMessage, decodeRecord, encodeRecord } = await import('../src/index.js');
+    const record = encodeRecord({ topic: 'lazy', body: 'b', tags: 't', keys: ['k'], properties: { p: 'v' }, shardingKey: 's' }, { queueId: 2, bornHost: { address: '10.0.0.1', port: 9 } });
+    const framed = Buffer.concat([Buffer.from('xx'), record]);
+    expect(new RecordMessage(framed, 2, framed.length).toJSON()).toEqual(decodeRecord(record));
+  });
+});

@@ -1,1 +1,12 @@
-export {};
+export { TransactionService } from './transaction-service.js';
+export type { CheckBack, EndOutcome, EndSource, ListOptions, ScanReport, TransactionServiceConfig } from './transaction-service.js';
+export type { ExhaustionPolicy, ResolvedTransactionOptions, TransactionOptions } from './options.js';
+export { resolveTransactionOptions } from './options.js';
+export { TxnError, TxnErrorCode } from './errors.js';
+export { OpType, TXN_HALF_TOPIC, TXN_OP_TOPIC, TXN_QUEUE_ID, silentTxnLogger } from './constants.js';
+export type { TxnLogger } from './constants.js';
+export type { HalfInfo, OpInfo } from './txn-records.js';
+export { encodeOpRecord, isCommitOf, readHalfInfo, readOpInfo, toCommittedRecord, toHalfRecord } from './txn-records.js';
+export { PendingTable, PendingState, PENDING_SLOT_BYTES } from './pending-table.js';
+export { decodeSnapshot, encodeSnapshot } from './txn-snapshot.js';
+export type { TxnSnapshot } from './txn-snapshot.js';

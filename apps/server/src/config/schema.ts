@@ -23,11 +23,29 @@ export const storeSchema = z
   .object({
     flushMode: z.enum(['async', 'sync']).default('async'),
     flushIntervalMs: positiveMs.default(500),
-    syncFlushTimeoutMs: positiveMs.default(5000),
+    syncFlushTimeoutMs: positiveMs.default(2000),
     segmentBytes: z.number().int().min(64 * 1024 * 1024).default(1024 * 1024 * 1024),
     retentionHours: z.number().positive().default(72),
     diskCleanRatio: z.number().gt(0).max(1).default(0.85),
     diskRefuseRatio: z.number().gt(0).max(1).default(0.9),
+  })
+  .strict();
+
+export const transactionSchema = z
+  .object({
+    immunityMs: z.number().int().min(0).default(6_000),
+    checkIntervalMs: z.number().int().min(10).default(30_000),
+    maxChecks: z.number().int().min(0).max(65_534).default(15),
+    exhaustionPolicy: z.enum(['rollback', 'keep']).default('rollback'),
+  })
+  .strict();
+
+/** Timer store of delayed messages and cron jobs (`broker.timer.*`). Precision and wheel span are fixed once a data dir exists. */
+export const timerSchema = z
+  .object({
+    precisionMs: z.number().int().min(1).max(60_000).default(100),
+    maxDelayMs: z.number().int().min(0).max(10 * 365 * 86_400_000).default(365 * 86_400_000),
+    wheelSpanMs: z.number().int().min(1_000).max(30 * 86_400_000).default(86_400_000),
   })
   .strict();
 
@@ -47,6 +65,8 @@ export const brokerSchema = z
     maxConnections: z.number().int().positive().default(10_000),
     maxMessageBytes: z.number().int().positive().max(64 * 1024 * 1024).default(4 * 1024 * 1024),
     store: storeSchema.default(storeSchema.parse({})),
+    transaction: transactionSchema.default(transactionSchema.parse({})),
+    timer: timerSchema.default(timerSchema.parse({})),
   })
   .strict();
 

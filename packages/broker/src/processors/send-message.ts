@@ -1,10 +1,12 @@
 import type { Frame, RpcHandler, RpcReply, SendResponseHeader, TopicConfig } from '@litemq/protocol';
 import {
-  RecordField, ResponseCode, SEND_RESULT_ENTRY_BYTES, TopicPerm, emptySections, readRecordSections, rpcFailure, validateTopicName, verifyBodyCrc, writeU64,
+  RecordField, RecordFlag, ResponseCode, SEND_RESULT_ENTRY_BYTES, TopicPerm, emptySections, readRecordSections, rpcFailure, validateTopicName, verifyBodyCrc, writeU64,
 } from '@litemq/protocol';
 import type { AppendResult } from '@litemq/storage';
 import { StorageError, StorageErrorCode } from '@litemq/storage';
 import type { BrokerContext } from '../broker-context.js';
+import type { PreparedSend } from '../delay-service.js';
+import { delayOf } from '../delay-service.js';
 
 const PERCENT = 0x25;
 
@@ -31,6 +33,8 @@ export function sendMessageProcessor(context: BrokerContext): RpcHandler {
   /** Topics a frame sends to that do not exist yet: created once the whole frame is valid. */
   const toCreate: TopicConfig[] = [];
   let pendingBytes = 0;
+  /** Records of the last validated frame with the DELAYED flag (only those have their properties read). */
+  let delayed = 0;
 
   function topicConfig(body: Buffer, start: number, length: number): TopicConfig {
     if (body[start] === PERCENT) {
@@ -49,6 +53,7 @@ export function sendMessageProcessor(context: BrokerContext): RpcHandler {
   /** Validates every record; returns how many there are. Throws the error response for the first bad one. */
   function validate(body: Buffer): number {
     toCreate.length = 0;
+    delayed = 0;
     let count = 0;
     let config: TopicConfig | undefined;
     let topicStart = 0;
@@ -69,6 +74,7 @@ export function sendMessageProcessor(context: BrokerContext): RpcHandler {
         throw rpcFailure(ResponseCode.INVALID_REQUEST, `record at byte ${at}: queue id ${queueId} is out of range; topic ${config.topic} has ${config.writeQueueNums} write queues`);
       }
       if (checkCrc) verifyBodyCrc(body, at, sections);
+      if ((body[at + RecordField.FLAGS]! & RecordFlag.DELAYED) !== 0) delayed++;
       count++;
     }
     return count;
@@ -87,9 +93,12 @@ export function sendMessageProcessor(context: BrokerContext): RpcHandler {
   }
 
   return async (request: Frame): Promise<RpcReply> => {
-    const body = request.body;
+    let body = request.body;
     if (body.length === 0) throw rpcFailure(ResponseCode.INVALID_REQUEST, 'the request carries no records');
     const count = validate(body);
+    // Delayed records go to the timer topic (durably, before the acknowledgement), then into the timer store.
+    const prepared: PreparedSend | undefined = delayed > 0 ? delayOf(context).prepareSend(body) : undefined;
+    if (prepared) body = prepared.body;
     if (toCreate.length > 0) {
       const created = toCreate.splice(0);
       for (const config of created) {
@@ -104,6 +113,7 @@ export function sendMessageProcessor(context: BrokerContext): RpcHandler {
     let result: AppendResult;
     try {
       result = await context.store.append(body);
+      if (prepared) delayOf(context).afterAppend(prepared, result);
     } catch (error) {
       throw storeFailure(error);
     } finally {
