@@ -5,7 +5,7 @@ import { fileURLToPath } from 'node:url';
 import { afterEach, describe, expect, it } from 'vitest';
 import type { ReceivedMessage, TransactionChecker } from '@litemq/client';
 import { Admin, Producer } from '@litemq/client';
-import { RecordFlag, RequestCode, RpcClient, encodeRecord, expectSuccess } from '@litemq/protocol';
+import { RecordFlag, RequestCode, RpcClient, decodeRecords, encodeRecord, expectSuccess } from '@litemq/protocol';
 import { startCluster } from './cluster-fixture.js';
 import { eventually, killAll, startLiteMQ, tempDataDir, waitReady } from './process-harness.js';
 
@@ -57,7 +57,6 @@ async function topicBodies(nameServer: string, topic: string): Promise<string[]>
         for (let queueId = 0; queueId < queue.readQueueNums; queueId++) {
           const frame = await rpc.request(broker.addrs['0']!, RequestCode.PULL_MESSAGE, { group: 'audit', topic, queueId, offset: 0, maxCount: 1000 });
           if (frame.code !== 0) continue;
-          const { decodeRecords } = await import('@litemq/protocol');
           for (const message of decodeRecords(frame.body)) {
             expect(message.flags & RecordFlag.TX_MASK).toBe(RecordFlag.TX_COMMIT);
             bodies.push(message.body.toString());

@@ -44,13 +44,15 @@ function coerce(schema: z.ZodType, text: string, where: string): unknown {
 }
 
 function setPath(tree: Tree, path: string[], value: unknown): void {
+  const leaf = path.at(-1);
+  if (leaf === undefined) return;
   let node = tree;
   for (const key of path.slice(0, -1)) {
     const next = node[key];
     if (typeof next !== 'object' || next === null || Array.isArray(next)) node[key] = {};
     node = node[key] as Tree;
   }
-  node[path.at(-1)!] = value;
+  node[leaf] = value;
 }
 
 /** `LITEMQ_BROKER_STORE_FLUSH_MODE=sync` → broker.store.flushMode. Unknown LITEMQ_* names are errors. */
