@@ -132,6 +132,41 @@ describe('transactional messages (real processes)', () => {
     expect(await topicBodies(nameServer, 'orders')).toEqual(['checked-commit', 'duplicated', 'local-commit', 'orphan', 'tx-commit']);
   });
 
+  it('batches concurrent halves and ends into shared frames: per-item errors, duplicates in one frame give one message', async () => {
+    const nameServer = await standalone(FAST);
+    const admin = await adminOf(nameServer);
+    const p1 = await producer(nameServer, 'pg-batch', byKey);
+    // Concurrent transactions of one producer go out in batched SEND_HALF / END_TRANSACTION frames.
+    const results = await Promise.all(Array.from({ length: 300 }, (_, i) => p1.sendInTransaction({ topic: 'batched', body: `m-${String(i).padStart(3, '0')}`, keys: 'x' }, () => (i % 3 === 0 ? 'ROLLBACK' : 'COMMIT'))));
+    expect(new Set(results.map((r) => r.halfOffset)).size).toBe(300);
+    const expected = Array.from({ length: 300 }, (_, i) => i).filter((i) => i % 3 !== 0).map((i) => `m-${String(i).padStart(3, '0')}`);
+    expect(await topicBodies(nameServer, 'batched')).toEqual(expected);
+
+    // A raw batched SEND_HALF: the record for a system topic fails alone.
+    const rpc = new RpcClient();
+    cleanups.push(() => rpc.close());
+    const address = (await admin.getRoute('batched')).brokers[0]!.addrs['0']!;
+    const records = [
+      encodeRecord({ topic: 'batched', body: 'raw-1' }, { flags: RecordFlag.TX_PREPARED }),
+      encodeRecord({ topic: '%TXN_OP%', body: 'forbidden' }, { flags: RecordFlag.TX_PREPARED, allowSystemTopic: true }),
+      encodeRecord({ topic: 'batched', body: 'raw-2' }, { flags: RecordFlag.TX_PREPARED }),
+    ];
+    const sent = expectSuccess(await rpc.request(address, RequestCode.SEND_HALF, { producerGroup: 'pg-batch', transactionIds: ['a', 'b', 'c'] }, records)).header;
+    const offsets = sent.halfOffsets as number[];
+    expect(offsets[1]).toBe(-1);
+    expect(sent.errors).toMatchObject([{ index: 1, errorCode: 'NO_PERMISSION' }]);
+    const msgIds = records.map((r) => decodeRecords(r)[0]!.msgId);
+    // One batched END: raw-1 committed twice in the same frame, raw-2 rolled back, an unknown offset fails alone.
+    const ended = expectSuccess(await rpc.request(address, RequestCode.END_TRANSACTION, {
+      producerGroup: 'pg-batch', halfOffsets: [offsets[0]!, offsets[0]!, offsets[2]!, 1], msgIds: [msgIds[0]!, msgIds[0]!, msgIds[2]!, msgIds[0]!], resolutions: ['COMMIT', 'COMMIT', 'ROLLBACK', 'COMMIT'],
+    })).header;
+    expect((ended.applied as boolean[]).slice(0, 3).filter(Boolean)).toHaveLength(2);
+    expect(ended.outcomes).toEqual(['COMMIT', 'COMMIT', 'ROLLBACK', 'UNKNOWN']);
+    expect(ended.errors).toMatchObject([{ index: 3, errorCode: 'TRANSACTION_NOT_FOUND' }]);
+    await noPending(admin, 'batched transactions resolved');
+    expect(await topicBodies(nameServer, 'batched')).toEqual([...expected, 'raw-1'].sort());
+  });
+
   it('keeps exhausted transactions for an operator, who commits one and rolls one back with the CLI', async () => {
     const nameServer = await standalone([...FAST, '--set', 'broker.transaction.maxChecks=2', '--set', 'broker.transaction.exhaustionPolicy=keep']);
     const admin = await adminOf(nameServer);

@@ -1,16 +1,18 @@
 import { randomUUID } from 'node:crypto';
 import type {
-  CheckTransactionStateRequestHeader, EndTransactionRequestHeader, EndTransactionResponseHeader, Frame, HeartbeatRequestHeader, LocalTransactionState, Message,
-  ReceivedMessage, RpcClient, RpcConnection, SendHalfRequestHeader, TransactionResolution,
+  CheckTransactionStateRequestHeader, EndTransactionBatchRequestHeader, EndTransactionRequestHeader, EndTransactionResponseHeader, Frame, HeartbeatRequestHeader,
+  LocalTransactionState, Message, ReceivedMessage, RpcClient, RpcConnection, SendHalfBatchRequestHeader, SendHalfRequestHeader, TransactionResolution, TxnBatchItemError,
 } from '@litemq/protocol';
 import {
-  FrameFlag, RecordFlag, RequestCode, ResponseCode, SystemProperty, TXN_CHECK_IMMUNITY_PROPERTY, decodeRecord, encodeRecord, expectSuccess,
+  FrameFlag, MAX_TXN_BATCH, RecordField, RecordFlag, RemoteError, RequestCode, ResponseCode, SystemProperty, TXN_CHECK_IMMUNITY_PROPERTY, decodeRecord, encodeRecord,
+  expectSuccess, isRetriableResponse, readMessageId, remoteErrorOf,
 } from '@litemq/protocol';
 import { ClientError, ClientErrorCode, clientClosed, invalidOptions } from './errors.js';
 import type { ClientLogger } from './logger.js';
 import type { QueueSelector } from './queue-selector.js';
 import type { RouteCache } from './route-cache.js';
 import type { SendResult } from './send-result.js';
+import { TxnBatcher } from './txn-batcher.js';
 
 /** Answers a broker's check-back: what became of the local transaction of this (half) message? */
 export type TransactionChecker = (message: ReceivedMessage) => LocalTransactionState | Promise<LocalTransactionState>;
@@ -31,6 +33,42 @@ export interface TransactionSendResult extends SendResult {
 export interface SendInTransactionResult extends TransactionSendResult {
   /** What the local transaction answered (UNKNOWN: left to check-backs). */
   state: LocalTransactionState;
+}
+
+/** Frames in flight per broker for each kind of batched transaction request. */
+const TXN_FRAMES_IN_FLIGHT = 4;
+/** Most halves or ends per batched frame (the broker accepts up to MAX_TXN_BATCH). */
+const TXN_BATCH_ITEMS = Math.min(256, MAX_TXN_BATCH);
+/** Cap on the record bytes of one batched SEND_HALF frame (a larger single record goes alone). */
+const TXN_BATCH_BYTES = 512 * 1024;
+
+interface HalfItem {
+  group: string;
+  transactionId: string;
+  record: Buffer;
+}
+
+interface HalfStored {
+  halfOffset: number;
+  msgId: string;
+}
+
+interface EndItem {
+  group: string;
+  transactionId: string;
+  half: HalfRef;
+  resolution: TransactionResolution;
+}
+
+/** The per-item failures of a batched response, by index. */
+function itemErrors(frame: Frame): Map<number, Error> {
+  const out = new Map<number, Error>();
+  const errors = frame.header.errors;
+  if (!Array.isArray(errors)) return out;
+  for (const entry of errors as TxnBatchItemError[]) {
+    out.set(entry.index, new RemoteError(entry.errorCode, entry.code, entry.error, isRetriableResponse(entry.code)));
+  }
+  return out;
 }
 
 interface HalfRef {
@@ -103,8 +141,19 @@ export class ProducerTransactions {
   private heartbeatTimer: NodeJS.Timeout | undefined;
   private readonly heartbeated = new Map<string, Promise<void>>();
   private stopped = false;
+  private readonly halfBatcher: TxnBatcher<HalfItem, HalfStored>;
+  private readonly endBatcher: TxnBatcher<EndItem, EndTransactionResponseHeader>;
 
-  constructor(private readonly deps: TransactionDeps) {}
+  constructor(private readonly deps: TransactionDeps) {
+    this.halfBatcher = new TxnBatcher({
+      maxItems: TXN_BATCH_ITEMS, maxBytes: TXN_BATCH_BYTES, sizeOf: (item) => item.record.length, maxInFlightFrames: TXN_FRAMES_IN_FLIGHT,
+      sendFrame: (address, items) => this.sendHalfFrame(address, items),
+    });
+    this.endBatcher = new TxnBatcher({
+      maxItems: TXN_BATCH_ITEMS, maxBytes: Number.MAX_SAFE_INTEGER, sizeOf: () => 0, maxInFlightFrames: TXN_FRAMES_IN_FLIGHT,
+      sendFrame: (address, items) => this.sendEndFrame(address, items),
+    });
+  }
 
   private get group(): string {
     if (this.deps.group === undefined) throw invalidOptions('transactions need a producer group (option `group`)');
@@ -128,11 +177,7 @@ export class ProducerTransactions {
     record.writeUInt32BE(queue.queueId, 32);
     const address = route.masters.get(queue.brokerName)!;
     await this.ensureHeartbeat(address);
-    const header: SendHalfRequestHeader = { producerGroup: group, transactionId };
-    const frame = expectSuccess(await this.deps.rpc.request(address, RequestCode.SEND_HALF, header, record, { timeoutMs: this.deps.sendTimeoutMs }));
-    const halfOffset = frame.header.halfOffset;
-    const msgId = frame.header.msgId;
-    if (typeof halfOffset !== 'number' || typeof msgId !== 'string') throw new ClientError(ClientErrorCode.BAD_RESPONSE, 'SEND_HALF answered without halfOffset/msgId');
+    const { halfOffset, msgId } = await this.halfBatcher.add(address, { group, transactionId, record });
     const result: TransactionSendResult = {
       msgId, topic: message.topic, queueId: queue.queueId, queueOffset: -1, brokerName: queue.brokerName, status: 'SEND_OK', transactionId, halfOffset,
     };
@@ -140,9 +185,50 @@ export class ProducerTransactions {
   }
 
   async endHalf(transactionId: string, half: HalfRef, resolution: TransactionResolution, fromCheck: boolean): Promise<EndTransactionResponseHeader> {
+    if (!fromCheck) return this.endBatcher.add(half.address, { group: this.group, transactionId, half, resolution });
     const header: EndTransactionRequestHeader = { producerGroup: this.group, transactionId, halfOffset: half.halfOffset, msgId: half.msgId, resolution, fromCheck };
     const frame = expectSuccess(await this.deps.rpc.request(half.address, RequestCode.END_TRANSACTION, header, undefined, { timeoutMs: this.deps.sendTimeoutMs }));
     return { outcome: (frame.header.outcome as EndTransactionResponseHeader['outcome']) ?? 'UNKNOWN', applied: frame.header.applied === true };
+  }
+
+  /** One SEND_HALF frame: the single-record form for one half, the batched form (records back to back) for more. */
+  private async sendHalfFrame(address: string, items: readonly HalfItem[]): Promise<Array<HalfStored | Error>> {
+    const options = { timeoutMs: this.deps.sendTimeoutMs };
+    if (items.length === 1) {
+      const item = items[0]!;
+      const header: SendHalfRequestHeader = { producerGroup: item.group, transactionId: item.transactionId };
+      const frame = await this.deps.rpc.request(address, RequestCode.SEND_HALF, header, item.record, options);
+      if (frame.code !== ResponseCode.SUCCESS) return [remoteErrorOf(frame)];
+      const { halfOffset, msgId } = frame.header;
+      if (typeof halfOffset !== 'number' || typeof msgId !== 'string') throw new ClientError(ClientErrorCode.BAD_RESPONSE, 'SEND_HALF answered without halfOffset/msgId');
+      return [{ halfOffset, msgId }];
+    }
+    const header: SendHalfBatchRequestHeader = { producerGroup: items[0]!.group, transactionIds: items.map((item) => item.transactionId) };
+    const frame = expectSuccess(await this.deps.rpc.request(address, RequestCode.SEND_HALF, header, items.map((item) => item.record), options));
+    const halfOffsets = frame.header.halfOffsets;
+    if (!Array.isArray(halfOffsets) || halfOffsets.length !== items.length) throw new ClientError(ClientErrorCode.BAD_RESPONSE, 'batched SEND_HALF answered without one halfOffset per record');
+    const failed = itemErrors(frame);
+    return items.map((item, i) => failed.get(i) ?? { halfOffset: halfOffsets[i] as number, msgId: readMessageId(item.record, RecordField.MSG_ID) });
+  }
+
+  /** One END_TRANSACTION frame: the single form for one half, the batched form for more. */
+  private async sendEndFrame(address: string, items: readonly EndItem[]): Promise<Array<EndTransactionResponseHeader | Error>> {
+    const options = { timeoutMs: this.deps.sendTimeoutMs };
+    if (items.length === 1) {
+      const { group, transactionId, half, resolution } = items[0]!;
+      const header: EndTransactionRequestHeader = { producerGroup: group, transactionId, halfOffset: half.halfOffset, msgId: half.msgId, resolution, fromCheck: false };
+      const frame = await this.deps.rpc.request(address, RequestCode.END_TRANSACTION, header, undefined, options);
+      if (frame.code !== ResponseCode.SUCCESS) return [remoteErrorOf(frame)];
+      return [{ outcome: (frame.header.outcome as EndTransactionResponseHeader['outcome']) ?? 'UNKNOWN', applied: frame.header.applied === true }];
+    }
+    const header: EndTransactionBatchRequestHeader = {
+      producerGroup: items[0]!.group, halfOffsets: items.map((item) => item.half.halfOffset), msgIds: items.map((item) => item.half.msgId), resolutions: items.map((item) => item.resolution),
+    };
+    const frame = expectSuccess(await this.deps.rpc.request(address, RequestCode.END_TRANSACTION, header, undefined, options));
+    const { outcomes, applied } = frame.header;
+    if (!Array.isArray(outcomes) || !Array.isArray(applied) || outcomes.length !== items.length) throw new ClientError(ClientErrorCode.BAD_RESPONSE, 'batched END_TRANSACTION answered without one outcome per half');
+    const failed = itemErrors(frame);
+    return items.map((_, i) => failed.get(i) ?? { outcome: (outcomes[i] as EndTransactionResponseHeader['outcome']) ?? 'UNKNOWN', applied: applied[i] === true });
   }
 
   /** Sends the half, runs the local transaction, then commits or rolls back (UNKNOWN: left to check-backs). */

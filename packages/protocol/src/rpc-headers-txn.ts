@@ -54,3 +54,22 @@ export type ListPendingTransactionsResponseHeader = { total: number; transaction
 /** FORCE_END_TRANSACTION: by `halfOffset`, or by `msgId` (looked up among the pending halves). */
 export type ForceEndTransactionRequestHeader = { halfOffset?: number; msgId?: string; resolution: TransactionResolution };
 export type ForceEndTransactionResponseHeader = EndTransactionResponseHeader & { halfOffset: number; msgId: string };
+
+/** Most halves or ends one batched SEND_HALF / END_TRANSACTION frame may carry. */
+export const MAX_TXN_BATCH = 1024;
+
+/** A per-item failure inside a batched response (the other items succeeded). */
+export type TxnBatchItemError = { index: number; code: number; error: string; errorCode: string };
+
+/**
+ * Batched SEND_HALF: the body is `transactionIds.length` prepared records back to back (record i belongs to
+ * transaction i). A half keeps the message id of its record.
+ */
+export type SendHalfBatchRequestHeader = { producerGroup: string; transactionIds: string[] };
+/** SUCCESS of the frame; `halfOffsets[i]` is -1 for an item listed in `errors`. */
+export type SendHalfBatchResponseHeader = { brokerName: string; halfOffsets: number[]; storeTimestamps: number[]; errors?: TxnBatchItemError[] };
+
+/** Batched END_TRANSACTION (never fromCheck): item i resolves the half at `halfOffsets[i]` with id `msgIds[i]`. */
+export type EndTransactionBatchRequestHeader = { producerGroup: string; halfOffsets: number[]; msgIds: string[]; resolutions: TransactionResolution[] };
+/** SUCCESS of the frame; `outcomes[i]` is UNKNOWN and `applied[i]` false for an item listed in `errors`. */
+export type EndTransactionBatchResponseHeader = { outcomes: Array<TransactionResolution | 'UNKNOWN'>; applied: boolean[]; errors?: TxnBatchItemError[] };

@@ -74,7 +74,7 @@ export class TransactionService {
   private readonly logger: TxnLogger;
   private readonly table = new PendingTable();
   private readonly cache: HalfCache;
-  private readonly recent: BoundedMap<number, TransactionResolution>;
+  private readonly recent: BoundedMap<TransactionResolution>;
   private readonly resolving = new Map<number, Promise<EndOutcome>>();
   private checkBack: CheckBack | undefined;
   private halfNext = 0;

@@ -24,7 +24,9 @@ function rssMiB(pid: number): number {
 }
 
 async function startServer(dataDir: string, settings: string[]): Promise<{ nameServer: string; pid: number; stop: () => Promise<void> }> {
-  const child = spawn(process.execPath, ['--conditions=@litemq/source', '--import', 'tsx', CLI, 'standalone', '--port', '0', '--namesrv-port', '0', '--data-dir', dataDir,
+  // BENCH_BROKER_NODE_ARGS: extra node flags for the broker process (e.g. `--cpu-prof --cpu-prof-dir=/tmp/prof`).
+  const nodeArgs = (process.env.BENCH_BROKER_NODE_ARGS ?? '').split(' ').filter((arg) => arg.length > 0);
+  const child = spawn(process.execPath, [...nodeArgs, '--conditions=@litemq/source', '--import', 'tsx', CLI, 'standalone', '--port', '0', '--namesrv-port', '0', '--data-dir', dataDir,
     '--log-level', 'warn', '--set', 'broker.autoCreateTopic=true', ...settings.flatMap((s) => ['--set', s])], { stdio: ['ignore', 'pipe', 'inherit'] });
   const ready = await new Promise<Record<string, unknown>>((resolveReady, reject) => {
     child.once('exit', (code) => reject(new Error(`litemq exited with ${code}`)));
