@@ -36,6 +36,8 @@ export class ProcessQueue {
   private readyHead = 0;
   private outstanding = 0;
   private roomWaiter: (() => void) | undefined;
+  /** The topic name's bytes, to match records without decoding their topic. */
+  readonly topicBytes: Buffer;
 
   constructor(
     readonly queue: MessageQueue,
@@ -43,6 +45,7 @@ export class ProcessQueue {
     private readonly maxPrefetch: number,
   ) {
     this.nextOffset = startOffset;
+    this.topicBytes = Buffer.from(queue.topic, 'latin1');
   }
 
   /** Messages pulled and not yet processed (cached, being handled, or waiting for redelivery). */

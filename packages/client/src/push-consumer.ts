@@ -15,8 +15,9 @@ import {
   ResponseCode,
   RpcClient,
   RecordMessage,
+  emptySections,
   expectSuccess,
-  forEachRecord,
+  readRecordSections,
   readU64,
   remoteErrorOf,
   validateGroupName,
@@ -113,6 +114,9 @@ export class PushConsumer implements AsyncDisposable, AsyncIterable<ReceivedMess
   private iterating: { pq: ProcessQueue; entry: CachedMessage } | undefined;
   private iteratorWaiter: (() => void) | undefined;
   private closePromise: Promise<void> | undefined;
+  /** Scratch of acceptRecords (reused: no array per record). */
+  private readonly sections = emptySections();
+  private readonly accepted: number[] = [];
 
   constructor(options: PushConsumerOptions) {
     if (typeof options !== 'object' || options === null) throw invalidOptions('PushConsumer options are required');
@@ -481,23 +485,37 @@ export class PushConsumer implements AsyncDisposable, AsyncIterable<ReceivedMess
 
   /** Caches the records of a pull response, skipping those whose exact tag does not match. */
   private acceptRecords(pq: ProcessQueue, filter: TagFilter, body: Buffer): void {
-    const topic = pq.queue.topic;
+    const topic = pq.topicBytes;
+    const topicLength = topic.length;
+    const sections = this.sections;
+    const accepted = this.accepted;
+    accepted.length = 0;
     let expected = pq.nextOffset;
-    const accepted: Array<[number, number, number]> = [];
-    forEachRecord(body, (start, sections) => {
-      const offset = readU64(body, start + RecordField.QUEUE_OFFSET);
-      if (offset < expected) return; // already have it
-      expected = offset + 1;
-      if (body.toString('latin1', sections.topicStart, sections.topicStart + sections.topicLength) !== topic) return;
-      if (!filter.all) {
-        if (sections.tagsLength === 0) return;
-        if (!filter.tags.has(body.toString('utf8', sections.tagsStart, sections.tagsStart + sections.tagsLength))) return;
-      }
-      accepted.push([start, start + sections.totalSize, offset]);
+    for (let start = 0; start < body.length; start += sections.totalSize) {
       // The broker enforced its own (configurable) size limit when it accepted the message; do not re-impose ours.
-    }, Number.MAX_SAFE_INTEGER);
+      readRecordSections(body, start, body.length, sections, Number.MAX_SAFE_INTEGER);
+      const offset = readU64(body, start + RecordField.QUEUE_OFFSET);
+      if (offset < expected) continue; // already have it
+      expected = offset + 1;
+      // Compare the topic's bytes instead of building a string per record.
+      if (sections.topicLength !== topicLength) continue;
+      let same = true;
+      for (let i = 0, at = sections.topicStart; i < topicLength; i++, at++) {
+        if (body[at] !== topic[i]) {
+          same = false;
+          break;
+        }
+      }
+      if (!same) continue;
+      if (!filter.all) {
+        if (sections.tagsLength === 0) continue;
+        if (!filter.tags.has(body.toString('utf8', sections.tagsStart, sections.tagsStart + sections.tagsLength))) continue;
+      }
+      accepted.push(start, start + sections.totalSize, offset);
+    }
     // Only commit to the batch once every record validated.
-    for (const [start, end, offset] of accepted) pq.add(body, start, end, offset);
+    for (let i = 0; i < accepted.length; i += 3) pq.add(body, accepted[i]!, accepted[i + 1]!, accepted[i + 2]!);
+    accepted.length = 0;
     pq.nextOffset = Math.max(pq.nextOffset, expected);
   }
 
@@ -549,6 +567,12 @@ export class PushConsumer implements AsyncDisposable, AsyncIterable<ReceivedMess
         outcome = handler(message);
       } catch (error) {
         outcome = Promise.reject(error as Error);
+      }
+      if (outcome === undefined) {
+        // A synchronous handler returned: the message is processed now (no promise, no closures per message).
+        this.running--;
+        pq.complete(entry);
+        continue;
       }
       Promise.resolve(outcome).then(
         () => this.handled(pq, entry),

@@ -6,10 +6,18 @@
 const TWO_POW_32 = 0x1_0000_0000;
 
 export function writeU64(buf: Uint8Array, offset: number, value: number): void {
-  const view = buf as Buffer;
-  const high = Math.floor(value / TWO_POW_32);
-  view.writeUInt32BE(high >>> 0, offset);
-  view.writeUInt32BE(value >>> 0, offset + 4);
+  // Plain byte stores (no per-call argument validation); an out-of-range offset still throws, as writeUInt32BE did.
+  if (!(offset >= 0 && offset + 8 <= buf.length)) throw new RangeError(`offset ${offset} is out of range for an 8-byte field in ${buf.length} bytes`);
+  const high = Math.floor(value / TWO_POW_32) >>> 0;
+  const low = value >>> 0;
+  buf[offset] = high >>> 24;
+  buf[offset + 1] = high >>> 16;
+  buf[offset + 2] = high >>> 8;
+  buf[offset + 3] = high;
+  buf[offset + 4] = low >>> 24;
+  buf[offset + 5] = low >>> 16;
+  buf[offset + 6] = low >>> 8;
+  buf[offset + 7] = low;
 }
 
 export function readU64(buf: Uint8Array, offset: number): number {

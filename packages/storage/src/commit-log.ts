@@ -26,6 +26,25 @@ function retire(segment: Segment): void {
   if (segment.readers === 0) closeSync(segment.fd);
 }
 
+/** Log blocks kept for recent reads (see CommitLog.copyRecent): 16 × 1 MiB, allocated on first use. */
+export const CACHE_BLOCK_BYTES = 1024 * 1024;
+const CACHE_BLOCKS = 16;
+
+interface CachedBlock {
+  /** Commit-log offset of the first byte. */
+  start: number;
+  /** Bytes this block may hold (it never crosses a segment end or a CACHE_BLOCK_BYTES boundary). */
+  capacity: number;
+  /** Bytes read so far (always below the written position at the time they were read). */
+  valid: number;
+  /** Last use, for least-recently-used replacement. */
+  used: number;
+  fd: number;
+  buf: Buffer;
+  /** Set while the block is read through the thread pool (see loadBlock). */
+  loading?: Promise<void>;
+}
+
 interface PendingWrite {
   segment: Segment;
   position: number;
@@ -129,6 +148,12 @@ export class CommitLog {
     return offset;
   }
 
+  /** Whether `size` bytes can be appended to the current segment without rolling to the next one. */
+  fitsInSegment(size: number): boolean {
+    const segment = this.segmentAt(this.reservePos);
+    return segment !== undefined && this.reservePos - segment.start + size + END_OF_SEGMENT_MIN_BYTES <= this.segmentBytes;
+  }
+
   /** Writes everything reserved since the last call: one writev per touched segment. */
   writePending(): void {
     const pending = this.pending;
@@ -161,6 +186,7 @@ export class CommitLog {
 
   /** Synchronously cuts the files back to `offset` (segments after it are removed). */
   private rollbackTo(offset: number): void {
+    this.dropBlocks();
     while (this.segments.length > 1 && this.segments.at(-1)!.start >= offset) {
       const segment = this.segments.pop()!;
       retire(segment);
@@ -235,6 +261,134 @@ export class CommitLog {
     return readFullySync(segment.fd, Math.max(0, Math.min(length, segment.size - within)), within, into);
   }
 
+  /**
+   * Copies the recent bytes `[offset, offset + length)` (see isRecent) into `out` at `at` through a small cache
+   * of log blocks: the records of one queue are interleaved with the other queues' records, so pulls of 8 queues
+   * would otherwise read the same span of log 8 times. A block holds only bytes below the written position
+   * (never unwritten or rolled-back bytes), is extended when the tail grows, and the cache is emptied whenever the
+   * log is cut back. Returns false when the range is not recent or crosses a block: the caller reads it itself.
+   */
+  copyRecent(offset: number, length: number, out: Buffer, at: number): boolean {
+    if (this.writtenPos - offset > SYNC_READ_WINDOW_BYTES || offset + length > this.writtenPos) return false;
+    let block: CachedBlock | undefined = this.blocks[this.lastBlock];
+    if (block === undefined || offset < block.start || offset + length > block.start + block.capacity || block.loading !== undefined) {
+      block = undefined;
+      for (let i = 0; i < this.blocks.length; i++) {
+        const candidate = this.blocks[i]!;
+        if (offset >= candidate.start && offset + length <= candidate.start + candidate.capacity && candidate.loading === undefined) {
+          block = candidate;
+          this.lastBlock = i;
+          break;
+        }
+      }
+    }
+    if (block === undefined) {
+      const segment = this.segmentAt(offset);
+      if (!segment) return false;
+      const start = Math.max(segment.start, offset - (offset % CACHE_BLOCK_BYTES));
+      const capacity = Math.min(start - (start % CACHE_BLOCK_BYTES) + CACHE_BLOCK_BYTES, segment.start + this.segmentBytes) - start;
+      if (offset + length > start + capacity) return false;
+      if (this.blocks.length < CACHE_BLOCKS) {
+        block = { start, capacity, valid: 0, used: 0, fd: segment.fd, buf: Buffer.allocUnsafe(CACHE_BLOCK_BYTES) };
+        this.blocks.push(block);
+        this.lastBlock = this.blocks.length - 1;
+      } else {
+        let victim = -1;
+        for (let i = 0; i < this.blocks.length; i++) {
+          if (this.blocks[i]!.loading === undefined && (victim < 0 || this.blocks[i]!.used < this.blocks[victim]!.used)) victim = i;
+        }
+        if (victim < 0) return false;
+        block = this.blocks[victim]!;
+        block.start = start;
+        block.capacity = capacity;
+        block.valid = 0;
+        this.lastBlock = victim;
+      }
+      block.fd = segment.fd;
+    }
+    block.used = ++this.blockClock;
+    if (offset + length > block.start + block.valid) {
+      if (block.buf.length < block.capacity) {
+        // Loaded through loadBlock with an exact-size buffer: give it room to grow.
+        const grown = Buffer.allocUnsafe(CACHE_BLOCK_BYTES);
+        block.buf.copy(grown, 0, 0, block.valid);
+        block.buf = grown;
+      }
+      const end = Math.min(block.start + block.capacity, this.writtenPos);
+      const got = readFullySync(block.fd, end - block.start - block.valid, block.start - this.segmentStartOf(block.start) + block.valid, block.buf.subarray(block.valid, end - block.start));
+      block.valid += got.length;
+      if (offset + length > block.start + block.valid) return false;
+    }
+    block.buf.copy(out, at, offset - block.start, offset - block.start + length);
+    return true;
+  }
+
+  /** Copies `[offset, offset + length)` into `out` at `at` if a loaded block holds it (no I/O); false otherwise. */
+  copyCached(offset: number, length: number, out: Buffer, at: number): boolean {
+    for (let i = 0; i < this.blocks.length; i++) {
+      const block = this.blocks[i]!;
+      if (offset >= block.start && offset + length <= block.start + block.valid && block.loading === undefined) {
+        block.used = ++this.blockClock;
+        block.buf.copy(out, at, offset - block.start, offset - block.start + length);
+        return true;
+      }
+    }
+    return false;
+  }
+
+  /**
+   * Loads the block holding `offset` through the thread pool (for bytes older than the sync-read window), so
+   * the pulls of every queue whose records lie in it are served from one read. Resolves when it is loaded.
+   */
+  loadBlock(offset: number): Promise<void> {
+    for (const block of this.blocks) {
+      if (offset >= block.start && offset < block.start + block.capacity) {
+        if (block.loading) return block.loading;
+        if (offset < block.start + block.valid) return Promise.resolve();
+      }
+    }
+    const segment = this.segmentAt(offset);
+    if (!segment || offset >= this.writtenPos) return Promise.resolve();
+    const start = Math.max(segment.start, offset - (offset % CACHE_BLOCK_BYTES));
+    const capacity = Math.min(start - (start % CACHE_BLOCK_BYTES) + CACHE_BLOCK_BYTES, segment.start + this.segmentBytes) - start;
+    let block: CachedBlock | undefined;
+    if (this.blocks.length < CACHE_BLOCKS) {
+      block = { start, capacity, valid: 0, used: 0, fd: segment.fd, buf: Buffer.alloc(0) };
+      this.blocks.push(block);
+    } else {
+      for (const candidate of this.blocks) if (candidate.loading === undefined && (block === undefined || candidate.used < block.used)) block = candidate;
+      if (block === undefined) return Promise.resolve(); // every block is loading: the caller reads directly
+      block.start = start;
+      block.capacity = capacity;
+      block.valid = 0;
+      block.fd = segment.fd;
+    }
+    const loading = block;
+    loading.used = ++this.blockClock;
+    loading.loading = this.read(start, Math.min(capacity, this.writtenPos - start)).then(
+      (buf) => {
+        loading.buf = buf;
+        loading.valid = buf.length;
+        loading.loading = undefined;
+      },
+      () => {
+        loading.valid = 0;
+        loading.loading = undefined; // the caller's own read reports the error
+      },
+    );
+    return loading.loading;
+  }
+
+  /** Forgets the cached blocks (the log was cut back, or a segment went away). */
+  private dropBlocks(): void {
+    this.blocks = [];
+    this.lastBlock = 0;
+  }
+
+  private blocks: CachedBlock[] = [];
+  private lastBlock = 0;
+  private blockClock = 0;
+
   /** Reads `length` bytes at `offset`; the range must lie inside one segment. */
   async read(offset: number, length: number): Promise<Buffer> {
     const segment = this.segmentAt(offset);
@@ -259,6 +413,7 @@ export class CommitLog {
 
   /** Cuts the log back to `offset`: later segments are removed, the one containing it is shortened. */
   async truncate(offset: number): Promise<void> {
+    this.dropBlocks();
     while (this.segments.length > 0 && this.segments.at(-1)!.start > offset) {
       const segment = this.segments.pop()!;
       retire(segment);
@@ -288,6 +443,7 @@ export class CommitLog {
     const oldest = this.segments[0];
     if (!oldest || this.segments.length < 2 || oldest.start + this.segmentBytes > safeOffset) return undefined;
     this.segments.shift();
+    this.dropBlocks();
     retire(oldest);
     await rm(join(this.dir, segmentFileName(oldest.start)), { force: true });
     return oldest.start;
@@ -301,6 +457,7 @@ export class CommitLog {
   }
 
   close(): void {
+    this.dropBlocks();
     for (const segment of this.segments) retire(segment);
     this.segments = [];
   }

@@ -1,6 +1,7 @@
 import type { Logger } from 'pino';
 import { ProtocolError, RecordField, emptySections, readRecordSections, readU64, verifyStoredRecordCrc } from '@litemq/protocol';
 import type { CommitLog } from './commit-log.js';
+import { CACHE_BLOCK_BYTES } from './commit-log.js';
 import type { ConsumeQueue } from './consume-queue.js';
 import { CQ_ENTRY_BYTES } from './consume-queue.js';
 
@@ -44,6 +45,53 @@ const MAX_SPAN_BYTES = 8 * 1024 * 1024;
 /** Gap bytes read along per call, at most: bounds the scratch buffer at the pull size plus this. */
 const MAX_GAP_TOTAL_BYTES = 8 * 1024 * 1024;
 let scratch = Buffer.allocUnsafe(0);
+
+/**
+ * Copies every range, back to back, into one new buffer of `total` bytes through the commit log's block cache
+ * (see CommitLog.copyRecent): no scratch buffer, no view per record, no concat. Undefined when the first range
+ * is not recent; a range the cache cannot serve (it crosses a block) is read directly into place.
+ */
+function copyRecentRanges(log: CommitLog, ranges: readonly Range[], total: number): Buffer | undefined {
+  if (ranges.length === 0 || !log.isRecent(ranges[0]!.start)) return undefined;
+  const out = Buffer.allocUnsafe(total);
+  let at = 0;
+  for (const range of ranges) {
+    if (!log.copyRecent(range.start, range.bytes, out, at)) {
+      const got = log.readRecentSync(range.start, range.bytes, out.subarray(at, at + range.bytes));
+      // Short read (the log was cut back): keep only whole ranges before it.
+      if (got.length < range.bytes) return undefined;
+    }
+    at += range.bytes;
+  }
+  return out;
+}
+
+/**
+ * Ranges older than the sync-read window: load the log blocks holding them through the thread pool (one read per
+ * block, shared with the other queues' pulls), then copy every range into one buffer. A range no block holds
+ * (evicted meanwhile, or crossing a block) is read on its own.
+ */
+async function copyOlderRanges(log: CommitLog, ranges: readonly Range[], total: number): Promise<Buffer | undefined> {
+  const loads: Promise<void>[] = [];
+  let lastBlock = -1;
+  for (const range of ranges) {
+    const block = Math.floor(range.start / CACHE_BLOCK_BYTES);
+    if (block !== lastBlock) loads.push(log.loadBlock(range.start));
+    lastBlock = block;
+  }
+  await Promise.all(loads);
+  const out = Buffer.allocUnsafe(total);
+  let at = 0;
+  for (const range of ranges) {
+    if (!log.copyCached(range.start, range.bytes, out, at)) {
+      const chunk = await log.read(range.start, range.bytes);
+      if (chunk.length < range.bytes) return undefined; // cut back meanwhile: the general path sorts it out
+      chunk.copy(out, at);
+    }
+    at += range.bytes;
+  }
+  return out;
+}
 
 /**
  * Reads every range synchronously when all of them are recent (see CommitLog.isRecent), merging close ranges
@@ -137,7 +185,48 @@ export async function readQueue(
   const nextOffset = offset + consumed;
   if (ranges.length === 0) return empty(consumed > 0 ? 'NO_MATCHED_MESSAGE' : 'NO_NEW_MESSAGE', nextOffset);
 
-  const chunks = readRecentRanges(log, ranges) ?? (await Promise.all(ranges.map((range) => log.read(range.start, range.bytes))));
+  const direct = copyRecentRanges(log, ranges, bytes) ?? (await copyOlderRanges(log, ranges, bytes));
+  const chunks = direct ? [direct] : readRecentRanges(log, ranges) ?? (await Promise.all(ranges.map((range) => log.read(range.start, range.bytes))));
+  if (direct) {
+    // One buffer holding every range back to back: verify it in place, with each record's own log offset.
+    let count = 0;
+    let at = 0;
+    let good: Buffer[] | undefined;
+    const sections = emptySections();
+    for (const range of ranges) {
+      let logOffset = range.start;
+      for (const size of range.sizes) {
+        let sound = true;
+        if (logOffset < verifyBelow) {
+          try {
+            readRecordSections(direct, at, at + size, sections, Number.MAX_SAFE_INTEGER);
+            verifyStoredRecordCrc(direct, at, sections);
+            sound = sections.totalSize === size && readU64(direct, at + RecordField.COMMIT_LOG_OFFSET) === logOffset;
+          } catch (error) {
+            if (!(error instanceof ProtocolError)) throw error;
+            sound = false;
+          }
+        }
+        if (sound) {
+          count++;
+          good?.push(direct.subarray(at, at + size));
+        } else {
+          good ??= [direct.subarray(0, at)];
+          logger.error({ topic: queue.topic, queueId: queue.queueId, commitLogOffset: logOffset }, 'corrupt record skipped on read');
+        }
+        at += size;
+        logOffset += size;
+      }
+    }
+    return {
+      status: count > 0 ? 'FOUND' : 'NO_MATCHED_MESSAGE',
+      records: good ? Buffer.concat(good) : direct,
+      count,
+      nextOffset,
+      minOffset: queue.minOffset,
+      maxOffset: queue.maxOffset,
+    };
+  }
   const viaScratch = chunks.length > 0 && chunks[0]!.buffer === scratch.buffer;
   let count = 0;
   let clean = true;
