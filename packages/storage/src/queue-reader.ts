@@ -71,6 +71,9 @@ function copyRecentRanges(log: CommitLog, ranges: readonly Range[], total: numbe
  * block, shared with the other queues' pulls), then copy every range into one buffer. A range no block holds
  * (evicted meanwhile, or crossing a block) is read on its own.
  */
+/** Above this many ranges in one pull, older bytes are read through shared log blocks (see readQueue). */
+const OLDER_RANGES_VIA_BLOCKS = 16;
+
 async function copyOlderRanges(log: CommitLog, ranges: readonly Range[], total: number): Promise<Buffer | undefined> {
   const loads: Promise<void>[] = [];
   let lastBlock = -1;
@@ -185,7 +188,9 @@ export async function readQueue(
   const nextOffset = offset + consumed;
   if (ranges.length === 0) return empty(consumed > 0 ? 'NO_MATCHED_MESSAGE' : 'NO_NEW_MESSAGE', nextOffset);
 
-  const direct = copyRecentRanges(log, ranges, bytes) ?? (await copyOlderRanges(log, ranges, bytes));
+  // Older bytes: shared 1 MiB block loads pay off when a pull is many small runs (queues interleaved record by
+  // record, as concurrent producers write them); a few long runs are cheaper to read exactly.
+  const direct = copyRecentRanges(log, ranges, bytes) ?? (ranges.length > OLDER_RANGES_VIA_BLOCKS ? await copyOlderRanges(log, ranges, bytes) : undefined);
   const chunks = direct ? [direct] : readRecentRanges(log, ranges) ?? (await Promise.all(ranges.map((range) => log.read(range.start, range.bytes))));
   if (direct) {
     // One buffer holding every range back to back: verify it in place, with each record's own log offset.
