@@ -16,6 +16,13 @@ export interface TimerStoreOptions {
   maxBatch?: number;
   /** Delay before a batch whose handler failed is retried. Default 500. */
   retryDelayMs?: number;
+  /**
+   * Size of one timer log segment file, a multiple of the 56-byte entry. Segments wholly behind the persisted
+   * read position are deleted. Default 67,108,832 (1,198,372 entries, ~64 MiB).
+   */
+  logSegmentBytes?: number;
+  /** Wheel slots scanned per checkpoint when looking for reclaimable log segments. Default 131,072. */
+  reclaimScanSlots?: number;
   logger?: Logger;
 }
 
@@ -31,6 +38,8 @@ export const DEFAULT_TIMER_OPTIONS = {
   checkpointIntervalMs: 1_000,
   maxBatch: 2_048,
   retryDelayMs: 500,
+  logSegmentBytes: Math.floor((64 * 1024 * 1024) / 56) * 56,
+  reclaimScanSlots: 131_072,
 };
 
 function fail(message: string): never {
@@ -57,5 +66,8 @@ export function resolveTimerOptions(options: TimerStoreOptions = {}): ResolvedTi
   integer('checkpointIntervalMs', resolved.checkpointIntervalMs, 10);
   integer('maxBatch', resolved.maxBatch, 1);
   integer('retryDelayMs', resolved.retryDelayMs, 1);
+  integer('logSegmentBytes', resolved.logSegmentBytes, 56 * 16, 56 * 2 ** 30);
+  if (resolved.logSegmentBytes % 56 !== 0) fail(`logSegmentBytes must be a multiple of the 56-byte timer entry, got ${resolved.logSegmentBytes}`);
+  integer('reclaimScanSlots', resolved.reclaimScanSlots, 1);
   return resolved;
 }

@@ -3,10 +3,9 @@ import { join } from 'node:path';
 import type { Logger } from 'pino';
 import { readU64, writeU64 } from '@litemq/protocol';
 import { CancelSet } from './cancel-set.js';
-import { DueHeap } from './due-heap.js';
+import { DueQueue } from './due-queue.js';
 import { DelayError, DelayErrorCode } from './errors.js';
 import { ENTRY_BYTES, TimerFlag } from './timer-layout.js';
-import type { TimerEntry } from './timer-layout.js';
 import { TimerLog } from './timer-log.js';
 import type { ResolvedTimerStoreOptions, TimerStoreOptions } from './timer-options.js';
 import { resolveTimerOptions } from './timer-options.js';
@@ -37,22 +36,17 @@ export interface TimerStoreStats {
   fired: number;
   cancelled: number;
   rolled: number;
-  /** Timer log + wheel file bytes. */
+  /** Timer log + wheel file bytes on disk. */
   diskBytes: number;
+  /** Timer log bytes on disk (segments not reclaimed yet). */
   logBytes: number;
+  /** Timer log segment files on disk. */
+  logSegments: number;
+  /** Timer log bytes deleted so far by this process (segments wholly behind the persisted read position). */
+  reclaimedBytes: number;
   wheelBytes: number;
   /** Every tick before this one is fully fired. */
   readTick: number;
-}
-
-interface LoadedTimer {
-  deliverAt: number;
-  fireAt: number;
-  tick: number;
-  commitLogOffset: number;
-  size: number;
-  flags: number;
-  msgId: Buffer;
 }
 
 interface Checkpoint {
@@ -65,7 +59,8 @@ interface Checkpoint {
   watermark: number;
 }
 
-const PROGRESS_BYTES = 24;
+/** [readTick][pending][logEnd][rolledTick] (24 bytes in stores written before rolledTick existed). */
+const PROGRESS_BYTES = 32;
 
 /**
  * A durable timer store: a fixed-size wheel file (one slot per tick over the wheel span) and an
@@ -85,7 +80,7 @@ const PROGRESS_BYTES = 24;
 export class TimerStore {
   readonly options: ResolvedTimerStoreOptions;
   private readonly logger: Logger | undefined;
-  private readonly heap = new DueHeap<LoadedTimer>((timer) => timer.fireAt);
+  private readonly queue = new DueQueue();
   private readonly outstanding = new Map<number, number>();
   private handler: DueHandler | undefined;
   private readTick: number;
@@ -101,6 +96,17 @@ export class TimerStore {
   private progressDirty = false;
   private closed = false;
   private readonly checkpointTimer: NodeJS.Timeout;
+  private reclaimed = 0;
+  /** Read tick saved in the last checkpoint: recovery never loads a slot before it. */
+  private checkpointReadTick: number;
+  /** Incremental scan of the wheel for the oldest log position a live slot still chains to (see reclaim()). */
+  private scanAt = -1;
+  private scanMin = Infinity;
+  /**
+   * Slots before this tick have had their rolls appended and made durable (saved in `progress`): reloading
+   * such a slot after a restart must not roll its entries again (the copies exist; a second copy would fire twice).
+   */
+  private rolledTick = 0;
   /** User value saved with each checkpoint (the broker keeps its timer-topic queue offset here). */
   watermark: number;
   /** commitLogOffsets of MESSAGE entries found in the log after the last checkpoint (recovery de-duplication). */
@@ -119,6 +125,7 @@ export class TimerStore {
     this.logger = options.logger;
     this.readTick = checkpoint.readTick;
     this.loadedTick = checkpoint.readTick;
+    this.checkpointReadTick = checkpoint.readTick;
     this.pendingCount = checkpoint.pending;
     this.watermark = checkpoint.watermark;
     this.checkpointTimer = setInterval(() => this.safeCheckpoint(), options.checkpointIntervalMs);
@@ -140,7 +147,7 @@ export class TimerStore {
       );
     }
     const wheel = TimerWheel.open(join(dir, 'wheel'), slots);
-    const log = TimerLog.open(join(dir, 'timerlog'));
+    const log = TimerLog.open(join(dir, 'timerlog'), resolved.logSegmentBytes);
     const cancels = CancelSet.open(join(dir, 'cancelled'), now);
     const progressPath = join(dir, 'progress');
     closeSync(openSync(progressPath, 'a+'));
@@ -151,7 +158,9 @@ export class TimerStore {
     let pending = checkpoint.pending;
     let pendingFrom = checkpoint.logEnd;
     let readTick = checkpoint.readTick;
-    if (progressRead === PROGRESS_BYTES) {
+    let rolledTick = 0;
+    if (progressRead >= 24) {
+      if (progressRead >= 32) rolledTick = readU64(progress, 24);
       const progressTick = readU64(progress, 0);
       const progressPending = readU64(progress, 8);
       const progressLogEnd = readU64(progress, 16);
@@ -162,6 +171,7 @@ export class TimerStore {
       }
     }
     const store = new TimerStore(dir, resolved, wheel, log, cancels, progressFd, { ...checkpoint, readTick, pending });
+    store.rolledTick = rolledTick;
     store.replay(checkpoint.logEnd, pendingFrom);
     store.checkpoint();
     return store;
@@ -170,7 +180,7 @@ export class TimerStore {
   /** Re-links the log entries written after the checkpoint into the wheel; cuts a torn tail. */
   private replay(from: number, pendingFrom: number): void {
     let replayed = 0;
-    for (let pos = Math.max(from, ENTRY_BYTES); pos < this.log.end; pos += ENTRY_BYTES) {
+    for (let pos = Math.max(from, ENTRY_BYTES, this.log.start); pos < this.log.end; pos += ENTRY_BYTES) {
       const entry = this.log.read(pos);
       if (!entry) {
         this.logger?.warn({ pos, end: this.log.end }, 'timer log: torn tail cut');
@@ -218,7 +228,7 @@ export class TimerStore {
     const pos = this.log.end;
     const prevPos = this.wheel.link(slotTick, pos);
     this.log.append({ prevPos, deliverAt, slotTick, commitLogOffset, size, flags, msgId });
-    if (slotTick < this.loadedTick) this.pushLoaded({ deliverAt, fireAt: deliverAt, tick: slotTick, commitLogOffset, size, flags: flags & 0x7fff, msgId });
+    if (slotTick < this.loadedTick) this.pushLoaded(deliverAt, slotTick, commitLogOffset, size, flags & 0x7fff, msgId, 0);
     this.queueFlush();
   }
 
@@ -231,10 +241,10 @@ export class TimerStore {
     });
   }
 
-  private pushLoaded(timer: LoadedTimer): void {
-    this.outstanding.set(timer.tick, (this.outstanding.get(timer.tick) ?? 0) + 1);
-    this.heap.push(timer);
-    if (timer.fireAt < this.wakeAt) this.arm(timer.fireAt - Date.now());
+  private pushLoaded(deliverAt: number, tick: number, commitLogOffset: number, size: number, flags: number, id: Uint8Array, idOffset: number): void {
+    this.outstanding.set(tick, (this.outstanding.get(tick) ?? 0) + 1);
+    this.queue.push(deliverAt, deliverAt, tick, commitLogOffset, size, flags, id, idOffset);
+    if (deliverAt < this.wakeAt) this.arm(deliverAt - Date.now());
   }
 
   /**
@@ -270,28 +280,36 @@ export class TimerStore {
     }, ms);
   }
 
+  /** Loads one slot's chain into the due queue, reading entries in place (no object per entry). */
   private loadSlot(tick: number): void {
     const slot = this.wheel.get(tick);
+    const log = this.log;
     let pos = slot.lastPos;
     let seen = 0;
     while (pos !== 0 && seen < slot.count) {
-      const entry: TimerEntry | undefined = this.log.read(pos);
-      if (!entry || entry.slotTick !== tick) {
+      if (!log.locate(pos) || readU64(log.hitBuf, log.hitOffset + 16) !== tick) {
         this.logger?.error({ tick, pos }, 'timer log chain broken; the rest of this slot is lost');
         break;
       }
+      const buf = log.hitBuf;
+      const at = log.hitOffset;
       seen++;
-      if (this.tickOf(entry.deliverAt) > tick) {
-        // Beyond this turn of the wheel: roll it forward.
+      const prevPos = readU64(buf, at);
+      const deliverAt = readU64(buf, at + 8);
+      const commitLogOffset = readU64(buf, at + 24);
+      const size = buf.readUInt32BE(at + 32);
+      const flags = buf.readUInt16BE(at + 36) & 0x7fff;
+      if (this.tickOf(deliverAt) > tick) {
+        // Beyond this turn of the wheel: roll it forward (append may flush and reuse the log's buffers: copy the id),
+        // unless that was done (durably) before a restart.
+        pos = prevPos;
+        if (tick < this.rolledTick) continue;
         this.rolled++;
-        this.append(entry.deliverAt, entry.commitLogOffset, entry.size, (entry.flags & 0x7fff) | ROLLED, entry.msgId);
+        this.append(deliverAt, commitLogOffset, size, flags | ROLLED, Buffer.from(buf.subarray(at + 40, at + 56)));
       } else {
-        this.pushLoaded({
-          deliverAt: entry.deliverAt, fireAt: entry.deliverAt, tick, commitLogOffset: entry.commitLogOffset, size: entry.size,
-          flags: entry.flags & 0x7fff, msgId: entry.msgId,
-        });
+        this.pushLoaded(deliverAt, tick, commitLogOffset, size, flags, buf, at + 40);
       }
-      pos = entry.prevPos;
+      pos = prevPos;
     }
   }
 
@@ -303,14 +321,17 @@ export class TimerStore {
       // Nothing can be linked beyond readTick + slots: skip empty stretches after a long outage.
       this.loadSlot(this.loadedTick);
       this.loadedTick++;
+      this.progressDirty = true;
     }
     return this.loadedTick <= horizon && this.loadedTick <= limit;
   }
 
-  private done(timer: LoadedTimer): void {
-    const left = (this.outstanding.get(timer.tick) ?? 1) - 1;
-    if (left <= 0) this.outstanding.delete(timer.tick);
-    else this.outstanding.set(timer.tick, left);
+  private done(slot: number): void {
+    const tick = this.queue.tick[slot]!;
+    const left = (this.outstanding.get(tick) ?? 1) - 1;
+    if (left <= 0) this.outstanding.delete(tick);
+    else this.outstanding.set(tick, left);
+    this.queue.release(slot);
   }
 
   private advance(): void {
@@ -327,6 +348,7 @@ export class TimerStore {
     writeU64(buf, 0, this.readTick);
     writeU64(buf, 8, Math.max(0, this.pendingCount));
     writeU64(buf, 16, this.log.end);
+    writeU64(buf, 24, Math.max(this.rolledTick, this.loadedTick));
     writeSync(this.progressFd, buf, 0, PROGRESS_BYTES, 0);
   }
 
@@ -340,46 +362,48 @@ export class TimerStore {
       this.logger?.error({ err: error }, 'loading timers failed');
     }
     now = Date.now();
-    const batch: LoadedTimer[] = [];
-    for (let top = this.heap.peek(); top !== undefined && top.fireAt <= now; top = this.heap.peek()) {
+    const queue = this.queue;
+    const batch: number[] = [];
+    while (queue.peekFireAt() <= now) {
       if (batch.length >= this.options.maxBatch) {
         more = true;
         break;
       }
-      this.heap.pop();
-      if (this.cancels.size > 0 && this.cancels.take(top.msgId.toString('hex'))) {
+      const slot = queue.pop();
+      if (this.cancels.size > 0 && this.cancels.take(queue.idHex(slot))) {
         this.cancelled++;
         this.pendingCount--;
-        this.done(top);
+        this.done(slot);
         continue;
       }
-      batch.push(top);
+      batch.push(slot);
     }
     if (batch.length > 0) this.deliver(batch);
     this.advance();
     this.writeProgress();
-    const next = this.heap.peek();
+    const next = queue.peekFireAt();
     if (more) setImmediate(() => this.run());
-    else this.arm(next === undefined ? this.options.precisionMs : next.fireAt - Date.now());
+    else this.arm(next === Infinity ? this.options.precisionMs : next - Date.now());
   }
 
-  private deliver(batch: LoadedTimer[]): void {
-    const due: DueTimer[] = batch.map((timer) => ({
-      deliverAt: timer.deliverAt, commitLogOffset: timer.commitLogOffset, size: timer.size, flags: timer.flags, msgId: timer.msgId.toString('hex'),
+  private deliver(batch: number[]): void {
+    const queue = this.queue;
+    const due: DueTimer[] = batch.map((slot) => ({
+      deliverAt: queue.deliverAt[slot]!, commitLogOffset: queue.commitLogOffset[slot]!, size: queue.size[slot]!, flags: queue.flags[slot]!, msgId: queue.idHex(slot),
     }));
     const handler = this.handler!;
     const task = (async () => {
       try {
         await handler(due);
-        for (const timer of batch) this.done(timer);
+        for (const slot of batch) this.done(slot);
         this.fired += batch.length;
         this.pendingCount -= batch.length;
       } catch (error) {
         this.logger?.warn({ err: error, timers: batch.length }, 'delivering due timers failed; retrying');
         const retryAt = Date.now() + this.options.retryDelayMs;
-        for (const timer of batch) {
-          timer.fireAt = retryAt;
-          this.heap.push(timer);
+        for (const slot of batch) {
+          queue.fireAt[slot] = retryAt;
+          queue.insert(slot);
         }
       }
       this.advance();
@@ -401,8 +425,40 @@ export class TimerStore {
     const path = join(this.dir, 'checkpoint');
     writeFileSync(`${path}.tmp`, JSON.stringify(checkpoint));
     renameSync(`${path}.tmp`, path);
+    this.checkpointReadTick = checkpoint.readTick;
     this.recoveredOffsets.clear();
     this.cancels.expire(Date.now());
+    this.reclaim(checkpoint.logEnd);
+  }
+
+  /**
+   * Deletes timer log segments nothing can need any more. Recovery replays the log from the checkpoint's
+   * `logEnd` and loads slots from the checkpoint's read tick on, following each slot's chain back to its
+   * oldest entry (`firstPos`; a slot's entries are appended in order, so none is older). A segment wholly
+   * before both bounds only holds entries of fired (or rolled, i.e. re-appended) timers. The wheel is scanned
+   * in steps of `reclaimScanSlots` per checkpoint; the minimum of one pass is a safe bound at its end, because a
+   * slot that gets a (new) chain during the pass starts it at a position after the pass began.
+   */
+  private reclaim(logEnd: number): void {
+    if (this.log.segmentCount < 2) {
+      this.scanAt = -1;
+      return;
+    }
+    if (this.scanAt < 0) {
+      this.scanAt = 0;
+      this.scanMin = logEnd;
+    }
+    const slots = this.wheel.slots;
+    const count = Math.min(this.options.reclaimScanSlots, slots - this.scanAt);
+    this.scanMin = Math.min(this.scanMin, this.wheel.minFirstPos(this.checkpointReadTick, this.scanAt, count));
+    this.scanAt += count;
+    if (this.scanAt < slots) return;
+    this.scanAt = -1;
+    const freed = this.log.reclaim(Math.min(this.scanMin, logEnd));
+    if (freed > 0) {
+      this.reclaimed += freed;
+      this.logger?.debug({ freed, start: this.log.start }, 'timer log segments reclaimed');
+    }
   }
 
   private safeCheckpoint(): void {
@@ -415,8 +471,9 @@ export class TimerStore {
 
   stats(): TimerStoreStats {
     return {
-      pending: Math.max(0, this.pendingCount), loaded: this.heap.size, fired: this.fired, cancelled: this.cancelled, rolled: this.rolled,
-      diskBytes: this.log.end + this.wheel.bytes, logBytes: this.log.end, wheelBytes: this.wheel.bytes, readTick: this.readTick,
+      pending: Math.max(0, this.pendingCount), loaded: this.queue.length, fired: this.fired, cancelled: this.cancelled, rolled: this.rolled,
+      diskBytes: this.log.diskBytes + this.wheel.bytes, logBytes: this.log.diskBytes, logSegments: this.log.segmentCount, reclaimedBytes: this.reclaimed,
+      wheelBytes: this.wheel.bytes, readTick: this.readTick,
     };
   }
 

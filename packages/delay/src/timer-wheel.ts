@@ -65,6 +65,22 @@ export class TimerWheel {
     return prev;
   }
 
+  /**
+   * The oldest log position chained by the slots at indexes [from, from + count) that hold a tick at or after
+   * `minTick` (Infinity when none).
+   */
+  minFirstPos(minTick: number, from: number, count: number): number {
+    let min = Infinity;
+    const buf = this.buf;
+    for (let at = from * SLOT_BYTES, end = (from + count) * SLOT_BYTES; at < end; at += SLOT_BYTES) {
+      const stored = readU64(buf, at);
+      if (stored === 0 || stored - 1 < minTick) continue;
+      const first = readU64(buf, at + 8);
+      if (first < min) min = first;
+    }
+    return min;
+  }
+
   /** Writes the changed slots back, coalescing adjacent ones. */
   flush(): void {
     if (this.dirty.size === 0) return;
