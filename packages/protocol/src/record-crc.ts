@@ -1,4 +1,3 @@
-import { crc32 } from 'node:zlib';
 import { crc32Range } from './crc32-range.js';
 import { ProtocolError, ProtocolErrorCode } from './errors.js';
 import { RecordField } from './record-layout.js';
@@ -14,7 +13,7 @@ export function computeRecordCrc(buf: Buffer, offset: number, sections: RecordSe
 }
 
 export function computeBodyCrc(buf: Buffer, sections: RecordSections): number {
-  return crc32(buf.subarray(sections.bodyStart, sections.bodyStart + sections.bodyLength));
+  return crc32Range(buf, sections.bodyStart, sections.bodyStart + sections.bodyLength);
 }
 
 /** Throws RECORD_CRC_MISMATCH unless the body matches the bodyCrc the producer computed. */

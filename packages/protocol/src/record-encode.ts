@@ -1,4 +1,4 @@
-import { crc32 } from 'node:zlib';
+import { crc32Range } from './crc32-range.js';
 import { ProtocolError, ProtocolErrorCode } from './errors.js';
 import { writeHost } from './host.js';
 import { DEFAULT_MAX_BODY_BYTES, DEFAULT_MAX_PROPERTIES_BYTES, MAX_PROPERTY_NAME_BYTES, MAX_TAGS_BYTES } from './limits.js';
@@ -124,7 +124,7 @@ export function encodeRecord(message: Message, options: EncodeOptions = {}): Buf
   buf.writeUInt16BE(RECORD_MAGIC, RecordField.MAGIC);
   buf[RecordField.VERSION] = RECORD_VERSION;
   buf[RecordField.FLAGS] = (options.flags ?? 0) | (message.delayMs !== undefined || message.deliverAt !== undefined ? RecordFlag.DELAYED : 0);
-  buf.writeUInt32BE(crc32(body), RecordField.BODY_CRC);
+  buf.writeUInt32BE(crc32Range(body, 0, body.length), RecordField.BODY_CRC);
   if (options.msgId) options.msgId.copy(buf, RecordField.MSG_ID);
   else writeMessageId(buf, RecordField.MSG_ID);
   buf.writeUInt32BE(options.queueId ?? 0, RecordField.QUEUE_ID);

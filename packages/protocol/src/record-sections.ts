@@ -93,3 +93,56 @@ export function readRecordSections(
   out.propertiesLength = propertiesLength;
   return out;
 }
+
+/**
+ * Fills `out` for a record whose bytes already passed `readRecordSections` (the same bytes, unchanged since):
+ * reads the section lengths without walking the properties again. The cheap checks that keep every position
+ * inside the record stay, so bytes changed in between fail as RECORD_MALFORMED instead of being misread.
+ */
+export function readCheckedSections(buf: Buffer, offset: number, out: RecordSections): RecordSections {
+  const available = buf.length - offset;
+  const totalSize = available >= MIN_RECORD_BYTES ? buf.readUInt32BE(offset + RecordField.TOTAL_SIZE) : 0;
+  if (totalSize < MIN_RECORD_BYTES || totalSize > available) malformed(offset, `declared size ${totalSize} is outside [${MIN_RECORD_BYTES}, ${available}]`);
+  const recordEnd = offset + totalSize;
+  const bodyStart = offset + RecordField.BODY;
+  const bodyLength = buf.readUInt32BE(offset + RecordField.BODY_LENGTH);
+  let at = bodyStart + bodyLength;
+  if (at + 6 > recordEnd) malformed(offset, 'body overruns the record');
+  const topicLength = buf[at]!;
+  const topicStart = at + 1;
+  at = topicStart + topicLength;
+  if (at + 5 > recordEnd) malformed(offset, 'topic overruns the record');
+  const tagsLength = buf[at]!;
+  const tagsStart = at + 1;
+  at = tagsStart + tagsLength;
+  if (at + 4 > recordEnd) malformed(offset, 'tags overrun the record');
+  const keysLength = (buf[at]! << 8) | buf[at + 1]!;
+  const keysStart = at + 2;
+  at = keysStart + keysLength;
+  if (at + 2 > recordEnd) malformed(offset, 'keys overrun the record');
+  const propertiesLength = (buf[at]! << 8) | buf[at + 1]!;
+  const propertiesStart = at + 2;
+  if (propertiesStart + propertiesLength !== recordEnd) malformed(offset, 'sections do not add up to the declared size');
+  out.totalSize = totalSize;
+  out.bodyStart = bodyStart;
+  out.bodyLength = bodyLength;
+  out.topicStart = topicStart;
+  out.topicLength = topicLength;
+  out.tagsStart = tagsStart;
+  out.tagsLength = tagsLength;
+  out.keysStart = keysStart;
+  out.keysLength = keysLength;
+  out.propertiesStart = propertiesStart;
+  out.propertiesLength = propertiesLength;
+  return out;
+}
+
+/**
+ * Whether `buf[a, a + length)` and `buf[b, b + length)` hold the same bytes. For the short ranges it is used on
+ * (topic names, at most 255 bytes) a loop is cheaper than Buffer.compare's argument checks and native call.
+ */
+export function rangesEqual(buf: Uint8Array, a: number, b: number, length: number): boolean {
+  if (a === b) return true;
+  for (let i = 0; i < length; i++) if (buf[a + i] !== buf[b + i]) return false;
+  return true;
+}

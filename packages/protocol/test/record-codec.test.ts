@@ -139,6 +139,19 @@ describe('crc32Range', () => {
     }
     expect(crc32Range(data, 100, 300, crc32Range(data, 0, 100))).toBe(crc32(data));
   });
+
+  it('matches zlib.crc32 for every length and alignment around the slice-by-8 and native thresholds', async () => {
+    const { crc32 } = await import('node:zlib');
+    const { crc32Range } = await import('../src/index.js');
+    const data = Buffer.from(Array.from({ length: 600 }, (_, i) => (i * 131 + 7) & 0xff));
+    for (let start = 0; start < 9; start++) {
+      for (let length = 0; length <= 520; length++) {
+        const end = start + length;
+        expect(crc32Range(data, start, end)).toBe(crc32(data.subarray(start, end)));
+        expect(crc32Range(data, end, end + 17, crc32Range(data, start, end))).toBe(crc32(data.subarray(start, end + 17)));
+      }
+    }
+  });
 });
 
 describe('properties validation', () => {
@@ -161,5 +174,29 @@ describe('RecordMessage', () => {
     const record = encodeRecord({ topic: 'lazy', body: 'b', tags: 't', keys: ['k'], properties: { p: 'v' }, shardingKey: 's' }, { queueId: 2, bornHost: { address: '10.0.0.1', port: 9 } });
     const framed = Buffer.concat([Buffer.from('xx'), record]);
     expect(new RecordMessage(framed, 2, framed.length).toJSON()).toEqual(decodeRecord(record));
+  });
+});
+
+describe('readCheckedSections and rangesEqual', () => {
+  it('gives the same positions as readRecordSections and still refuses inconsistent sizes', async () => {
+    const { concatRecords, encodeRecord, rangesEqual, readCheckedSections, readRecordSections, emptySections } = await import('../src/index.js');
+    const records = [
+      encodeRecord({ topic: 't', body: '' }),
+      encodeRecord({ topic: 'topic-b', body: Buffer.alloc(300, 1), tags: 'tag', keys: ['a', 'bb'], properties: { p: 'v', q: 'w' } }),
+      encodeRecord({ topic: 'c', body: 'x'.repeat(129) }),
+    ];
+    const frame = concatRecords(records);
+    const checked = emptySections();
+    for (let at = 0; at < frame.length; at += checked.totalSize) {
+      expect(readCheckedSections(frame, at, checked)).toEqual(readRecordSections(frame, at, frame.length));
+    }
+    const broken = Buffer.from(frame);
+    broken.writeUInt32BE(frame.readUInt32BE(0) + 1, 0);
+    expect(() => readCheckedSections(broken, 0, emptySections())).toThrow(/sections do not add up|overrun/);
+    expect(() => readCheckedSections(frame.subarray(0, 50), 0, emptySections())).toThrow(/declared size/);
+    const bytes = Buffer.from('abcabd');
+    expect(rangesEqual(bytes, 0, 3, 2)).toBe(true);
+    expect(rangesEqual(bytes, 0, 3, 3)).toBe(false);
+    expect(rangesEqual(bytes, 1, 1, 5)).toBe(true);
   });
 });

@@ -1,5 +1,7 @@
 import type { RecordSections } from '@litemq/protocol';
-import { KEY_SEPARATOR, RecordField, emptySections, patchStoredFields, readRecordSections, tagHashOfBytes, validateTopicName } from '@litemq/protocol';
+import {
+  KEY_SEPARATOR, RecordField, emptySections, patchStoredFields, rangesEqual, readCheckedSections, readRecordSections, tagHashOfBytes, validateTopicName,
+} from '@litemq/protocol';
 import type { CommitLog } from './commit-log.js';
 import { END_OF_SEGMENT_MIN_BYTES } from './commit-log.js';
 import type { ConsumeQueue } from './consume-queue.js';
@@ -62,21 +64,28 @@ export class AppendPipeline {
   /**
    * Queues one or more concatenated records. Validates them first, so a malformed record rejects only
    * this call and nothing is written. The buffer is patched in place: do not reuse it.
+   *
+   * `checkedMaxBodyBytes`: the caller already ran `readRecordSections` on every record of `buf` with this body
+   * limit. If it is not above the store's own limit, the structure is not walked a second time (the store's
+   * other checks still run); otherwise, or when it is omitted, every record is fully checked here.
    */
-  append(buf: Buffer): Promise<AppendResult> {
+  append(buf: Buffer, checkedMaxBodyBytes?: number): Promise<AppendResult> {
     if (this.refuseReason) return Promise.reject(this.refuseReason);
     try {
-      return this.enqueue(buf);
+      return this.enqueue(buf, checkedMaxBodyBytes !== undefined && checkedMaxBodyBytes <= this.maxBodyBytes);
     } catch (error) {
       return Promise.reject(error);
     }
   }
 
-  private enqueue(buf: Buffer): Promise<AppendResult> {
+  private enqueue(buf: Buffer, structureChecked: boolean): Promise<AppendResult> {
     let offset = 0;
     let count = 0;
+    let topicStart = -1;
+    let topicLength = 0;
     while (offset < buf.length) {
-      readRecordSections(buf, offset, buf.length, this.sections, this.maxBodyBytes);
+      if (structureChecked) readCheckedSections(buf, offset, this.sections);
+      else readRecordSections(buf, offset, buf.length, this.sections, this.maxBodyBytes);
       const queueId = buf.readUInt32BE(offset + RecordField.QUEUE_ID);
       if (queueId > MAX_QUEUE_ID) {
         return Promise.reject(new StorageError(StorageErrorCode.QUEUE_ID_INVALID, `queue id ${queueId} exceeds ${MAX_QUEUE_ID}`));
@@ -84,9 +93,14 @@ export class AppendPipeline {
       if (this.sections.totalSize + END_OF_SEGMENT_MIN_BYTES > this.log.segmentBytes) {
         return Promise.reject(new StorageError(StorageErrorCode.RECORD_TOO_LARGE, `record of ${this.sections.totalSize} bytes cannot fit a ${this.log.segmentBytes}-byte segment`));
       }
-      // Topics become directory names: a new one must be a valid name (no path tricks).
-      const topic = buf.toString('latin1', this.sections.topicStart, this.sections.topicStart + this.sections.topicLength);
-      if (!this.queues.hasTopic(topic)) validateTopicName(topic, { allowSystem: true });
+      // Topics become directory names: a new one must be a valid name (no path tricks). Records of a frame
+      // usually share a topic: it is decoded and checked once per run of equal topic bytes.
+      if (topicStart < 0 || this.sections.topicLength !== topicLength || !rangesEqual(buf, topicStart, this.sections.topicStart, topicLength)) {
+        topicStart = this.sections.topicStart;
+        topicLength = this.sections.topicLength;
+        const topic = buf.toString('latin1', topicStart, topicStart + topicLength);
+        if (!this.queues.hasTopic(topic)) validateTopicName(topic, { allowSystem: true });
+      }
       offset += this.sections.totalSize;
       count++;
     }
@@ -159,10 +173,11 @@ export class AppendPipeline {
       let topicStart = -1;
       let topicLength = 0;
       for (let i = 0; at < buf.length; i++) {
-        readRecordSections(buf, at, buf.length, sections, this.maxBodyBytes);
+        // Every record was checked in enqueue (and the buffer belongs to the store since): read the positions only.
+        readCheckedSections(buf, at, sections);
         const size = sections.totalSize;
         // Records of a frame usually share a topic: decode it once, then compare bytes.
-        if (topicStart < 0 || sections.topicLength !== topicLength || buf.compare(buf, topicStart, topicStart + topicLength, sections.topicStart, sections.topicStart + topicLength) !== 0) {
+        if (topicStart < 0 || sections.topicLength !== topicLength || !rangesEqual(buf, topicStart, sections.topicStart, topicLength)) {
           topic = buf.toString('latin1', sections.topicStart, sections.topicStart + sections.topicLength);
           topicStart = sections.topicStart;
           topicLength = sections.topicLength;

@@ -133,10 +133,13 @@ export class MessageStore {
    * Appends one record or a batch of concatenated records (from `encodeRecord`). Resolves once they are
    * written (async flush) or durable (sync flush; FLUSH_TIMEOUT status if fdatasync is late). The buffer
    * is patched in place with offsets and store time, and must not be reused by the caller.
+   *
+   * Pass `checkedMaxBodyBytes` only when every record already passed `readRecordSections` with that body limit
+   * (a broker that validated the frame): if it is not above the store's limit, the structure is not walked again.
    */
-  append(records: Buffer): Promise<AppendResult> {
+  append(records: Buffer, checkedMaxBodyBytes?: number): Promise<AppendResult> {
     if (this.closed) return Promise.reject(new StorageError(StorageErrorCode.STORE_CLOSED, `store ${this.dir} is closed`));
-    return this.pipeline.append(records);
+    return this.pipeline.append(records, checkedMaxBodyBytes);
   }
 
   /** Reads up to `maxCount` records of a queue starting at logical `offset`, as raw stored bytes. */

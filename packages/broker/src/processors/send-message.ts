@@ -1,6 +1,6 @@
 import type { Frame, RpcHandler, RpcReply, SendResponseHeader, TopicConfig } from '@litemq/protocol';
 import {
-  RecordField, RecordFlag, ResponseCode, SEND_RESULT_ENTRY_BYTES, TopicPerm, emptySections, readRecordSections, rpcFailure, validateTopicName, verifyBodyCrc, writeU64,
+  RecordField, RecordFlag, ResponseCode, SEND_RESULT_ENTRY_BYTES, TopicPerm, emptySections, rangesEqual, readRecordSections, rpcFailure, validateTopicName, verifyBodyCrc, writeU64,
 } from '@litemq/protocol';
 import type { AppendResult } from '@litemq/storage';
 import { StorageError, StorageErrorCode } from '@litemq/storage';
@@ -63,7 +63,7 @@ export function sendMessageProcessor(context: BrokerContext): RpcHandler {
       const start = sections.topicStart;
       const length = sections.topicLength;
       // Records of a batch usually share a topic: compare bytes instead of building a string per record.
-      if (config === undefined || length !== topicLength || body.compare(body, topicStart, topicStart + topicLength, start, start + length) !== 0) {
+      if (config === undefined || length !== topicLength || !rangesEqual(body, topicStart, start, length)) {
         config = topicConfig(body, start, length);
         topicStart = start;
         topicLength = length;
@@ -112,7 +112,8 @@ export function sendMessageProcessor(context: BrokerContext): RpcHandler {
     pendingBytes += body.length;
     let result: AppendResult;
     try {
-      result = await context.store.append(body);
+      // Every record of an unchanged body passed readRecordSections above: the store need not walk it again.
+      result = await context.store.append(body, prepared ? undefined : maxMessageBytes);
       if (prepared) delayOf(context).afterAppend(prepared, result);
     } catch (error) {
       throw storeFailure(error);
