@@ -4,6 +4,8 @@ import { registerConsume, registerSend } from './commands/client-commands.js';
 import { registerCron } from './commands/cron-commands.js';
 import { registerBroker, registerNameServer, registerStandalone } from './commands/server-commands.js';
 import { registerTxn } from './commands/txn-commands.js';
+import { registerDlq } from './commands/dlq-commands.js';
+import { registerOffset } from './commands/offset-commands.js';
 
 const program = new Command('litemq')
   .description('LiteMQ: a lightweight RocketMQ-style message queue')
@@ -17,6 +19,8 @@ registerSend(program);
 registerConsume(program);
 registerCron(program);
 registerTxn(program);
+registerDlq(program);
+registerOffset(program);
 
 try {
   await program.parseAsync(process.argv);

@@ -32,6 +32,10 @@ import type { DelayService } from './delay-service.js';
 import { openDelay } from './delay-service.js';
 import { endTransactionProcessor, forceEndTransactionProcessor, listPendingTransactionsProcessor, sendHalfProcessor } from './processors/transactions.js';
 import { unregisterClientProcessor } from './processors/unregister-client.js';
+import { consumerSendBackProcessor, dlqGetProcessor, dlqListProcessor, dlqPurgeProcessor, dlqResendProcessor } from './processors/consume-semantics.js';
+import { resetOffsetProcessor } from './processors/reset-offset.js';
+import type { RetryService } from './retry-service.js';
+import { openRetry } from './retry-service.js';
 import { ProducerManager } from './producer-manager.js';
 import { TopicConfigManager } from './topic-config-manager.js';
 import { openTransactions } from './transaction-wiring.js';
@@ -63,6 +67,12 @@ const PROCESSORS: ReadonlyArray<readonly [number, (context: BrokerContext) => Rp
   [RequestCode.END_TRANSACTION, endTransactionProcessor],
   [RequestCode.LIST_PENDING_TRANSACTIONS, listPendingTransactionsProcessor],
   [RequestCode.FORCE_END_TRANSACTION, forceEndTransactionProcessor],
+  [RequestCode.CONSUMER_SEND_BACK, consumerSendBackProcessor],
+  [RequestCode.DLQ_LIST, dlqListProcessor],
+  [RequestCode.DLQ_GET, dlqGetProcessor],
+  [RequestCode.DLQ_RESEND, dlqResendProcessor],
+  [RequestCode.DLQ_PURGE, dlqPurgeProcessor],
+  [RequestCode.RESET_OFFSET, resetOffsetProcessor],
 ];
 
 function formatAddress(host: string, port: number): string {
@@ -87,6 +97,8 @@ export class Broker {
   private unsubscribeStore: (() => void) | undefined;
   /** Delayed messages and cron jobs (timer store, cron scheduler). */
   delay: DelayService | undefined;
+  /** Retry with backoff and dead letters of consumer groups. */
+  retry: RetryService | undefined;
   private transactions: { close(): Promise<void> } | undefined;
   private context!: BrokerContext;
   private registrar!: NameServerRegistrar;
@@ -159,6 +171,7 @@ export class Broker {
     };
     this.transactions = await openTransactions(this.context);
     this.delay = await openDelay(this.context);
+    this.retry = await openRetry(this.context);
     for (const [code, create] of PROCESSORS) this.handlers.set(code, create(this.context));
     this.unsubscribeStore = this.store.onMessagesAvailable((topic, queueId, maxOffset) => this.longPolling.messagesAvailable(topic, queueId, maxOffset));
     this.every(options.offsetPersistIntervalMs, () => {

@@ -5,6 +5,8 @@ import type { MessageStoreOptions } from '@litemq/storage';
 import type { TransactionOptions } from '@litemq/txn';
 import { resolveTransactionOptions } from '@litemq/txn';
 import { BrokerError, BrokerErrorCode } from './errors.js';
+import type { RetryOptions } from './retry-policy.js';
+import { parseRetryLevels } from './retry-policy.js';
 
 export interface BrokerOptions {
   /** Name of the replica set this broker belongs to. */
@@ -63,6 +65,8 @@ export interface BrokerOptions {
   transaction?: TransactionOptions;
   /** Delayed messages and cron jobs: timer precisionMs, wheelSpanMs, maxDelayMs... (see @litemq/delay). */
   timer?: Omit<TimerStoreOptions, 'logger'>;
+  /** Retry of failed messages: backoff `levels` (default `10s 30s 1m … 2h`) and default `maxReconsumeTimes` (16). */
+  retry?: RetryOptions;
   logger?: Logger;
 }
 
@@ -94,6 +98,7 @@ const DEFAULTS = {
   closeGraceMs: 5_000,
   timer: {} as Omit<TimerStoreOptions, 'logger'>,
   transaction: {} as TransactionOptions,
+  retry: {} as RetryOptions,
 };
 
 const KNOWN = new Set([...Object.keys(DEFAULTS), 'brokerName', 'dataDir', 'store', 'logger']);
@@ -157,6 +162,13 @@ export function resolveBrokerOptions(options: BrokerOptions): ResolvedBrokerOpti
   integer('offsetPersistIntervalMs', resolved.offsetPersistIntervalMs, 10);
   integer('closeGraceMs', resolved.closeGraceMs, 0);
   if (typeof resolved.store !== 'object' || resolved.store === null) fail('store must be an object of MessageStoreOptions');
+  if (typeof resolved.retry !== 'object' || resolved.retry === null) fail('retry must be an object');
+  try {
+    parseRetryLevels(resolved.retry.levels);
+  } catch (error) {
+    fail(`retry.levels: ${(error as Error).message}`);
+  }
+  if (resolved.retry.maxReconsumeTimes !== undefined) integer('retry.maxReconsumeTimes', resolved.retry.maxReconsumeTimes, 0, 1000);
   try {
     resolveTransactionOptions(resolved.transaction);
   } catch (error) {

@@ -1,5 +1,7 @@
 import type { BrokerLiveInfo, ClusterInfo, Frame, FrameHeader, QueueOffsetStatus, TopicConfig, TopicRouteData } from '@litemq/protocol';
 import { RemoteError, RequestCode, RpcClient, TopicPerm, expectSuccess, validateGroupName, validateTopicName } from '@litemq/protocol';
+import type { ResetOffsetsOptions, ResetOffsetsResult } from './offset-reset.js';
+import { resetOffsets } from './offset-reset.js';
 import { ClientError, ClientErrorCode, clientClosed, invalidOptions } from './errors.js';
 import type { ClientLogger } from './logger.js';
 import { silentClientLogger } from './logger.js';
@@ -164,6 +166,16 @@ export class Admin implements AsyncDisposable {
     );
     queues.sort((a, b) => (a.topic !== b.topic ? (a.topic < b.topic ? -1 : 1) : a.brokerName !== b.brokerName ? (a.brokerName < b.brokerName ? -1 : 1) : a.queueId - b.queueId));
     return { group, queues, totalLag: queues.reduce((sum, q) => sum + Math.max(0, q.lag), 0) };
+  }
+
+  /**
+   * Resets a group's committed offsets to the earliest, the latest, or the first message stored at or after a
+   * time, on every broker master. Connected consumers of the group are notified and continue from there at
+   * once; others read the new offsets when they start.
+   */
+  async resetOffsets(group: string, options: ResetOffsetsOptions): Promise<ResetOffsetsResult> {
+    this.check();
+    return resetOffsets(this.brokers(), group, options);
   }
 
   /** Min and max offsets of every readable queue of a topic. */

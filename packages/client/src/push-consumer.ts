@@ -1,8 +1,10 @@
 import type {
   CommitOffsetRequestHeader,
   ConsumeFromWhere,
+  ConsumerSendBackRequestHeader,
   Frame,
   HeartbeatRequestHeader,
+  NotifyOffsetResetHeader,
   OffsetCommit,
   PullRequestHeader,
   ReceivedMessage,
@@ -20,6 +22,7 @@ import {
   readRecordSections,
   readU64,
   remoteErrorOf,
+  retryTopicOf,
   validateGroupName,
   validateTopicName,
 } from '@litemq/protocol';
@@ -36,6 +39,7 @@ import { DEFAULT_ROUTE_REFRESH_MS, RouteCache } from './route-cache.js';
 import type { TagFilter } from './tag-expression.js';
 import { parseTagExpression } from './tag-expression.js';
 import { SerialTrigger, checkInteger, checkNameServers, createClientId, sleep } from './util.js';
+import { RetriedMessage, failureReasonOf, isRetryTopic } from './retry-message.js';
 
 export type MessageHandler = (message: ReceivedMessage) => Promise<void> | void;
 
@@ -61,6 +65,18 @@ export interface PushConsumerOptions {
   routeRefreshMs?: number;
   /** Timeout of non-pull requests, in ms. Default 3000. */
   requestTimeoutMs?: number;
+  /**
+   * What happens to a message whose handler throws. `broker` (default): it is sent back to the broker, which
+   * redelivers it through `%RETRY%<group>` with backoff (broker `retry.levels`) and, after maxReconsumeTimes
+   * retries, stores it in `%DLQ%<group>`; if the send-back fails it is redelivered in-process. `local`: always
+   * redelivered in-process (1 s doubling to 30 s), never dead-lettered.
+   */
+  retryMode?: 'broker' | 'local';
+  /**
+   * Retries before the dead-letter queue (default: the broker's, 16). A function gives a per-message value
+   * (`undefined` = the group's); a message's own `$maxReconsumeTimes` system property wins over both.
+   */
+  maxReconsumeTimes?: number | ((message: ReceivedMessage) => number | undefined);
   logger?: ClientLogger;
 }
 
@@ -104,6 +120,9 @@ export class PushConsumer implements AsyncDisposable, AsyncIterable<ReceivedMess
   private readonly commitIntervalMs: number;
   private readonly requestTimeoutMs: number;
   private readonly rebalancer: SerialTrigger;
+  private readonly retryMode: 'broker' | 'local';
+  private readonly maxReconsumeTimes: PushConsumerOptions['maxReconsumeTimes'];
+  private readonly sendBacks = new Set<Promise<void>>();
   private readonly timers: NodeJS.Timeout[] = [];
   private readonly redeliveryTimers = new Set<NodeJS.Timeout>();
   private readonly pullLoops = new Set<Promise<void>>();
@@ -136,6 +155,12 @@ export class PushConsumer implements AsyncDisposable, AsyncIterable<ReceivedMess
     this.commitIntervalMs = checkInteger('commitIntervalMs', options.commitIntervalMs, 5000, 10);
     this.requestTimeoutMs = checkInteger('requestTimeoutMs', options.requestTimeoutMs, 3000, 1);
     this.logger = options.logger ?? silentClientLogger;
+    const retryMode = options.retryMode ?? 'broker';
+    if (retryMode !== 'broker' && retryMode !== 'local') throw invalidOptions(`retryMode must be 'broker' or 'local'`);
+    this.retryMode = retryMode;
+    const max = options.maxReconsumeTimes;
+    if (max !== undefined && typeof max !== 'function') checkInteger('maxReconsumeTimes', max, 16, 0, 1000);
+    this.maxReconsumeTimes = max;
     this.rpc = new RpcClient({ logger: this.logger, onRequest: (frame, connection) => this.onServerRequest(frame, connection) });
     this.routes = new RouteCache(this.rpc, nameServers, {
       routeRefreshMs: checkInteger('routeRefreshMs', options.routeRefreshMs, DEFAULT_ROUTE_REFRESH_MS, 10),
@@ -163,8 +188,11 @@ export class PushConsumer implements AsyncDisposable, AsyncIterable<ReceivedMess
     if (handler !== undefined && typeof handler !== 'function') throw invalidOptions('the handler must be a function');
     this.handler = handler;
     this.state = 'running';
+    // The group's retry topic: the broker creates and registers it on the first heartbeat.
+    if (this.retryMode === 'broker') this.subscriptions.set(retryTopicOf(this.group), parseTagExpression('*'));
     this.routes.start();
     for (const topic of this.subscriptions.keys()) {
+      if (isRetryTopic(topic)) continue;
       await this.routes.get(topic).catch((error: unknown) => this.logger.warn({ topic, err: error }, 'no route yet for a subscribed topic'));
     }
     await this.heartbeat();
@@ -174,9 +202,9 @@ export class PushConsumer implements AsyncDisposable, AsyncIterable<ReceivedMess
     this.every(this.commitIntervalMs, () => void this.commitOffsets().catch((error: unknown) => this.logger.warn({ err: error }, 'offset commit failed')));
   }
 
-  /** Queues currently assigned to this member. */
-  assignedQueues(): MessageQueue[] {
-    return [...this.queues.values()].map((pq) => pq.queue);
+  /** Queues of the subscribed topics currently assigned to this member (with `includeRetry`, its retry queues too). */
+  assignedQueues(options: { includeRetry?: boolean } = {}): MessageQueue[] {
+    return [...this.queues.values()].map((pq) => pq.queue).filter((queue) => options.includeRetry === true || !isRetryTopic(queue.topic));
   }
 
   /** Rebalances now (also runs every rebalanceIntervalMs and when the broker says the group changed). */
@@ -237,6 +265,7 @@ export class PushConsumer implements AsyncDisposable, AsyncIterable<ReceivedMess
     this.wakeIterator();
     await Promise.allSettled([...this.pullLoops]);
     if (this.running > 0) await new Promise<void>((resolve) => (this.idleWaiter = resolve));
+    await Promise.allSettled([...this.sendBacks]);
     await this.commitOffsets().catch((error: unknown) => this.logger.warn({ err: error }, 'final offset commit failed'));
     await this.unregister();
     this.queues.clear();
@@ -253,9 +282,34 @@ export class PushConsumer implements AsyncDisposable, AsyncIterable<ReceivedMess
       connection.respond(frame, ResponseCode.SUCCESS);
       return;
     }
+    if (frame.code === RequestCode.NOTIFY_OFFSET_RESET) {
+      if (frame.header.group === this.group) this.offsetsReset(frame.header as unknown as NotifyOffsetResetHeader);
+      if ((frame.flags & FrameFlag.ONEWAY) === 0) connection.respond(frame, ResponseCode.SUCCESS);
+      return;
+    }
     if ((frame.flags & FrameFlag.ONEWAY) === 0) {
       connection.respond(frame, ResponseCode.REQUEST_CODE_NOT_SUPPORTED, { error: `consumer does not handle request code ${frame.code}`, errorCode: 'REQUEST_CODE_NOT_SUPPORTED' });
     }
+  }
+
+  /**
+   * An admin reset the group's offsets: the affected queues are dropped (cached messages forgotten, pulls
+   * aborted, nothing committed) and picked up again by a rebalance, which reads the new committed offsets.
+   */
+  private offsetsReset(header: NotifyOffsetResetHeader): void {
+    if (this.state !== 'running' || !Array.isArray(header.offsets)) return;
+    let dropped = 0;
+    for (const entry of header.offsets) {
+      const key = queueKey({ topic: entry.topic, queueId: entry.queueId, brokerName: header.brokerName });
+      const pq = this.queues.get(key);
+      if (!pq) continue;
+      pq.drop();
+      this.readyQueues.delete(pq);
+      this.queues.delete(key);
+      dropped++;
+    }
+    this.logger.info({ group: this.group, brokerName: header.brokerName, queues: dropped }, 'offsets reset by an admin; re-reading them');
+    if (dropped > 0) this.requestRebalance();
   }
 
   /** Master addresses of every broker serving a subscribed topic. */
@@ -277,6 +331,7 @@ export class PushConsumer implements AsyncDisposable, AsyncIterable<ReceivedMess
           group: this.group,
           consumeModel: 'CLUSTERING',
           fromWhere: this.fromWhere,
+          ...(typeof this.maxReconsumeTimes === 'number' ? { maxReconsumeTimes: this.maxReconsumeTimes } : {}),
           subscriptions: [...this.subscriptions].map(([topic, filter]) => ({ topic, expression: filter.expression })),
         },
       ],
@@ -396,6 +451,8 @@ export class PushConsumer implements AsyncDisposable, AsyncIterable<ReceivedMess
     if (committed >= 0) return committed;
     const minOffset = typeof header.minOffset === 'number' ? header.minOffset : 0;
     const maxOffset = typeof header.maxOffset === 'number' ? header.maxOffset : 0;
+    // A retry queue holds only this group's failed messages: read it all, whatever consumeFromWhere says.
+    if (isRetryTopic(queue.topic)) return minOffset;
     switch (this.fromWhere) {
       case 'FIRST_OFFSET':
         return minOffset;
@@ -540,8 +597,9 @@ export class PushConsumer implements AsyncDisposable, AsyncIterable<ReceivedMess
     return undefined;
   }
 
-  private messageOf(entry: CachedMessage): ReceivedMessage {
-    entry.message ??= new RecordMessage(entry.buf, entry.start, entry.end);
+  private messageOf(pq: ProcessQueue, entry: CachedMessage): ReceivedMessage {
+    // A retried message reads as the original (its first topic, id and properties), with its reconsumeTimes.
+    entry.message ??= isRetryTopic(pq.queue.topic) ? new RetriedMessage(entry.buf, entry.start, entry.end) : new RecordMessage(entry.buf, entry.start, entry.end);
     const base = entry.buf.readUInt32BE(entry.start + RecordField.RECONSUME_TIMES);
     entry.message.reconsumeTimes = base + entry.failures;
     return entry.message;
@@ -555,7 +613,7 @@ export class PushConsumer implements AsyncDisposable, AsyncIterable<ReceivedMess
       const { pq, entry } = next;
       let message: ReceivedMessage;
       try {
-        message = this.messageOf(entry);
+        message = this.messageOf(pq, entry);
       } catch (error) {
         this.logger.error({ queue: queueKey(pq.queue), offset: entry.offset, err: error }, 'cannot decode a message; skipping it');
         pq.complete(entry);
@@ -589,8 +647,47 @@ export class PushConsumer implements AsyncDisposable, AsyncIterable<ReceivedMess
   private failed(pq: ProcessQueue, entry: CachedMessage, error: unknown): void {
     entry.failures++;
     // Closing: the message stays uncommitted, so it is delivered again after a restart or by another member.
-    if (this.state === 'running') this.scheduleRedelivery(pq, entry, error);
+    if (this.state === 'running') {
+      if (this.retryMode === 'broker') this.sendBack(pq, entry, error);
+      else this.scheduleRedelivery(pq, entry, error);
+    }
     this.finishOne();
+  }
+
+  /**
+   * Sends a failed message back to its broker (retry through `%RETRY%<group>` or the DLQ). Its offset stays
+   * uncommitted until the broker has it; if the send-back fails, it is redelivered in-process instead.
+   */
+  private sendBack(pq: ProcessQueue, entry: CachedMessage, error: unknown): void {
+    const message = this.messageOf(pq, entry);
+    const address = this.routes.cached(pq.queue.topic)?.masters.get(pq.queue.brokerName);
+    if (!address) {
+      this.scheduleRedelivery(pq, entry, error);
+      return;
+    }
+    const max = typeof this.maxReconsumeTimes === 'function' ? this.maxReconsumeTimes(message) : this.maxReconsumeTimes;
+    const header: ConsumerSendBackRequestHeader = {
+      group: this.group, commitLogOffset: message.commitLogOffset, msgId: message.msgId, failureReason: failureReasonOf(error),
+      ...(max === undefined ? {} : { maxReconsumeTimes: max }),
+    };
+    const done = this.rpc
+      .request(address, RequestCode.CONSUMER_SEND_BACK, header, undefined, { timeoutMs: this.requestTimeoutMs })
+      .then(expectSuccess)
+      .then(
+        (frame) => {
+          this.logger.warn(
+            { queue: queueKey(pq.queue), offset: entry.offset, msgId: header.msgId, outcome: frame.header.outcome, reconsumeTimes: frame.header.reconsumeTimes, err: error },
+            'message processing failed; sent back to the broker',
+          );
+          pq.complete(entry);
+        },
+        (sendError: unknown) => {
+          this.logger.warn({ queue: queueKey(pq.queue), offset: entry.offset, err: sendError }, 'send-back failed; redelivering in-process');
+          if (this.state === 'running') this.scheduleRedelivery(pq, entry, error);
+        },
+      );
+    this.sendBacks.add(done);
+    void done.finally(() => this.sendBacks.delete(done));
   }
 
   private scheduleRedelivery(pq: ProcessQueue, entry: CachedMessage, error: unknown): void {
@@ -643,7 +740,7 @@ export class PushConsumer implements AsyncDisposable, AsyncIterable<ReceivedMess
       if (next) {
         let message: ReceivedMessage;
         try {
-          message = this.messageOf(next.entry);
+          message = this.messageOf(next.pq, next.entry);
         } catch (error) {
           this.logger.error({ queue: queueKey(next.pq.queue), offset: next.entry.offset, err: error }, 'cannot decode a message; skipping it');
           next.pq.complete(next.entry);

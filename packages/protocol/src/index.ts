@@ -26,5 +26,6 @@ export * from './rpc-client.js';
 export * from './rpc-headers.js';
 export * from './rpc-headers-delay.js';
 export * from './rpc-headers-txn.js';
+export * from './rpc-headers-consume.js';
 export * from './crc32-range.js';
 export * from './record-message.js';

@@ -33,6 +33,12 @@ export const SystemProperty = {
   FAILURE_REASON: '$failureReason',
   MAX_RECONSUME_TIMES: '$maxReconsumeTimes',
   SCHEDULED_AT: '$scheduledAt',
+  /** On a message in `%RETRY%<group>` / `%DLQ%<group>`: the topic it was first published to. */
+  RETRY_TOPIC: '$retryTopic',
+  /** Failures of a retried message, JSON `[[timeMs, reason], ...]` (most recent last, bounded). */
+  FAILURE_HISTORY: '$failureHistory',
+  /** Time the message was stored in the dead-letter queue. */
+  DLQ_AT: '$dlqAt',
 } as const;
 
 export const SYSTEM_PROPERTY_PREFIX = '$';

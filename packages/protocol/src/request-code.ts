@@ -43,7 +43,17 @@ export const RequestCode = {
   CHECK_TRANSACTION_STATE: 72,
   LIST_PENDING_TRANSACTIONS: 73,
   FORCE_END_TRANSACTION: 74,
-  // 80-89: retry and dead-letter queues (reserved)
+  // 80-89: retry, dead-letter queues and offset resets (headers in rpc-headers-consume.ts)
+  /** Consumer → broker: this message failed; schedule it on `%RETRY%<group>` with backoff, or dead-letter it. */
+  CONSUMER_SEND_BACK: 80,
+  DLQ_LIST: 81,
+  DLQ_GET: 82,
+  DLQ_RESEND: 83,
+  DLQ_PURGE: 84,
+  /** Admin → broker: set a group's offsets to earliest, latest or a timestamp. */
+  RESET_OFFSET: 85,
+  /** Broker → consumer (oneway): your group's offsets were reset; drop cached messages and re-read offsets. */
+  NOTIFY_OFFSET_RESET: 86,
   // 90-99: pop consumption (reserved)
   // 100-109: name server
   REGISTER_BROKER: 100,

@@ -63,6 +63,8 @@ export type ConsumerHeartbeat = {
   consumeModel: ConsumeModel;
   fromWhere: ConsumeFromWhere;
   subscriptions: SubscriptionData[];
+  /** The group's retry limit before the dead-letter queue (default 16). */
+  maxReconsumeTimes?: number;
 };
 export type HeartbeatRequestHeader = {
   clientId: string;

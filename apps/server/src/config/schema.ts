@@ -49,6 +49,19 @@ export const timerSchema = z
   })
   .strict();
 
+const DURATION = String.raw`\d+(?:\.\d+)?(?:ms|s|m|h|d)?`;
+
+/** Retry of failed messages (`broker.retry.*`): backoff levels as space-separated durations, default retry limit. */
+export const retrySchema = z
+  .object({
+    levels: z
+      .string()
+      .regex(new RegExp(`^\\s*${DURATION}(?:[\\s,]+${DURATION})*\\s*$`), 'space-separated durations such as "10s 30s 1m 2h"')
+      .default('10s 30s 1m 2m 3m 4m 5m 6m 7m 8m 9m 10m 20m 30m 1h 2h'),
+    maxReconsumeTimes: z.number().int().min(0).max(1000).default(16),
+  })
+  .strict();
+
 export const brokerSchema = z
   .object({
     brokerName: z.string().regex(/^[A-Za-z0-9_-]{1,64}$/, 'letters, digits, - and _ only').default('broker-a'),
@@ -67,6 +80,7 @@ export const brokerSchema = z
     store: storeSchema.default(storeSchema.parse({})),
     transaction: transactionSchema.default(transactionSchema.parse({})),
     timer: timerSchema.default(timerSchema.parse({})),
+    retry: retrySchema.default(retrySchema.parse({})),
   })
   .strict();
 

@@ -1,7 +1,8 @@
 import type { ConsumeFromWhere, ConsumeModel, Frame, FrameHeader, RpcConnection, RpcHandler, RpcReply, SubscriptionData } from '@litemq/protocol';
 import { ResponseCode, rpcFailure } from '@litemq/protocol';
 import type { BrokerContext } from '../broker-context.js';
-import { arrayField, groupField, stringField, topicField } from '../request-fields.js';
+import { arrayField, checkInt, groupField, stringField, topicField } from '../request-fields.js';
+import { retryOf } from '../retry-service.js';
 
 const CONSUME_MODELS: readonly ConsumeModel[] = ['CLUSTERING', 'BROADCASTING'];
 const FROM_WHERE: readonly ConsumeFromWhere[] = ['LAST_OFFSET', 'FIRST_OFFSET', 'TIMESTAMP'];
@@ -18,7 +19,7 @@ function oneOf<T extends string>(value: unknown, allowed: readonly T[], what: st
 
 /** HEARTBEAT: refreshes the client's producer and consumer group memberships (joins notify the group). */
 export function heartbeatProcessor(context: BrokerContext): RpcHandler {
-  return (request: Frame, connection: RpcConnection): RpcReply => {
+  return async (request: Frame, connection: RpcConnection): Promise<RpcReply> => {
     const clientId = stringField(request.header, 'clientId');
     const producerGroups = arrayField(request.header, 'producerGroups').map((group) => groupField({ group: group as string }));
     const consumers = arrayField(request.header, 'consumers').map((value, i) => {
@@ -34,6 +35,9 @@ export function heartbeatProcessor(context: BrokerContext): RpcHandler {
         consumeModel: oneOf(consumer.consumeModel ?? 'CLUSTERING', CONSUME_MODELS, `consumers[${i}].consumeModel`),
         fromWhere: oneOf(consumer.fromWhere ?? 'LAST_OFFSET', FROM_WHERE, `consumers[${i}].fromWhere`),
         subscriptions,
+        ...(consumer.maxReconsumeTimes === undefined || consumer.maxReconsumeTimes === null
+          ? {}
+          : { maxReconsumeTimes: checkInt(consumer.maxReconsumeTimes, `consumers[${i}].maxReconsumeTimes`, 0, 1000) }),
       };
     });
     const now = Date.now();
@@ -41,6 +45,8 @@ export function heartbeatProcessor(context: BrokerContext): RpcHandler {
     for (const consumer of consumers) {
       context.consumers.heartbeat(consumer.group, { clientId, connection, consumeModel: consumer.consumeModel, fromWhere: consumer.fromWhere, subscriptions: consumer.subscriptions }, now);
     }
+    // Retry topics of cluster-mode groups exist (and are routable) before the consumer looks their route up.
+    if (consumers.length > 0) await retryOf(context).onHeartbeat(consumers);
     return {};
   };
 }
