@@ -79,7 +79,7 @@ describe('delayed messages through a real broker process', () => {
     expect(message!.storeTimestamp - Number(message!.systemProperties.$scheduledAt)).toBeLessThan(150);
   }, 60_000);
 
-  it('loses no timer when the broker is killed with SIGKILL halfway (100,000 timers over 20 s)', async () => {
+  it('loses no timer when the broker is killed with SIGKILL halfway (100,000 timers over one minute)', async () => {
     const data = await tempDataDir();
     cleanups.push(data.remove);
     const args = standaloneArgs(data.dir);
@@ -88,8 +88,10 @@ describe('delayed messages through a real broker process', () => {
     const producer = new Producer({ nameServers: [String(nameServer)], retries: 0 });
     await producer.start();
     const TOTAL = 100_000;
-    const SPREAD_MS = 20_000;
-    const start = Date.now() + 2_000;
+    const SPREAD_MS = 60_000;
+    // The first due time leaves room for sending all 100,000 (a few seconds on a loaded 2-core machine); any
+    // timer whose time has passed when it arrives is delivered at once, which is still never early.
+    const start = Date.now() + 5_000;
     const due = new Map<string, number>();
     const BATCH = 500;
     for (let i = 0; i < TOTAL; i += BATCH) {
@@ -99,7 +101,7 @@ describe('delayed messages through a real broker process', () => {
     }
     expect(due.size).toBe(TOTAL);
     await producer.close();
-    // Kill halfway through the firing window.
+    // Kill halfway through the firing window (~30 s in): about half the timers have fired, half are pending.
     await new Promise((resolve) => setTimeout(resolve, Math.max(0, start + SPREAD_MS / 2 - Date.now())));
     first.kill('SIGKILL');
     await first.exited;
@@ -112,12 +114,18 @@ describe('delayed messages through a real broker process', () => {
       seen.set(body, (seen.get(body) ?? 0) + 1);
       if (message.storeTimestamp < due.get(body)!) early++;
     });
-    await eventually(() => (seen.size === TOTAL ? true : undefined), 60_000, `all ${TOTAL} timers delivered`);
+    // The remaining ~30 s of timers fire on their own times after the restart (plus the ones missed while down).
+    await eventually(() => (seen.size === TOTAL ? true : undefined), Math.max(0, start + SPREAD_MS - Date.now()) + 60_000, `all ${TOTAL} timers delivered`);
     let duplicates = 0;
     for (const count of seen.values()) duplicates += count - 1;
-    // Duplicates can only come from the batch being re-published when the kill landed (at-least-once).
-    process.stdout.write(`crash test: ${TOTAL} timers, ${seen.size} delivered, ${duplicates} duplicates, ${early} early\n`);
+    // Duplicates are counted, not forbidden: delivery is at-least-once. They come only from timers around the kill.
+    // The store persists its read tick (`progress`) only past 100 ms ticks whose timers were all delivered; a batch
+    // handed to onDue whose re-published records already reached the log, but whose tick was not yet marked fired
+    // (batch still being appended, or the tick not complete / progress not yet written), is published again after
+    // the restart, which resumes from the persisted read tick. So they are bounded by the timers of the last few
+    // ticks before the kill (~170 per tick at 100,000 timers / 60 s; more if the loaded machine delayed firing).
+    process.stdout.write(`crash test: ${TOTAL} timers over ${SPREAD_MS / 1000} s, killed at ${SPREAD_MS / 2000} s; ${seen.size} delivered, ${duplicates} duplicates (at-least-once re-publication of the batches not yet marked fired at the kill), ${early} early\n`);
     expect(early).toBe(0);
     expect(duplicates).toBeLessThan(5_000);
-  }, 150_000);
+  }, 240_000);
 });

@@ -3,7 +3,7 @@ import { join } from 'node:path';
 import type { Logger } from 'pino';
 import type { CronFiring, CronJob, DueTimer } from '@litemq/delay';
 import { CronScheduler, DelayError, DelayErrorCode, TimerFlag, TimerStore } from '@litemq/delay';
-import type { CronJobInfo, TopicConfig } from '@litemq/protocol';
+import type { CronJobInfo, RecordSections, TopicConfig } from '@litemq/protocol';
 import {
   RecordField, RecordFlag, ResponseCode, SystemProperty, TopicPerm, decodeRecord, emptySections, messageIdBytes, readMessageId,
   readRecordProperties, readRecordSections, readU64, rpcFailure,
@@ -20,6 +20,99 @@ export const CRON_JOB_PROPERTY = '$cronJob';
 export const CRON_CATCH_UP_PROPERTY = '$cronCatchUp';
 
 const STRIP_ON_DELIVERY = new Set<string>([SystemProperty.ORIGIN_TOPIC, SystemProperty.ORIGIN_QUEUE_ID, SystemProperty.DELAY_MS, SystemProperty.DELIVER_AT]);
+
+const DELIVER_AT_NAME = Buffer.from(SystemProperty.DELIVER_AT, 'latin1');
+const DELAY_MS_NAME = Buffer.from(SystemProperty.DELAY_MS, 'latin1');
+const STRIP_NAMES = [...STRIP_ON_DELIVERY].map((name) => Buffer.from(name, 'utf8'));
+const TIMER_TOPIC_BYTES = Buffer.from(TIMER_TOPIC, 'latin1');
+const ORIGIN_TOPIC_NAME = Buffer.from(SystemProperty.ORIGIN_TOPIC, 'latin1');
+const ORIGIN_QUEUE_ID_NAME = Buffer.from(SystemProperty.ORIGIN_QUEUE_ID, 'latin1');
+
+function nameIs(buf: Buffer, at: number, length: number, name: Buffer): boolean {
+  if (length !== name.length) return false;
+  for (let i = 0; i < length; i++) if (buf[at + i] !== name[i]) return false;
+  return true;
+}
+
+/** The value of property `name` of the record whose sections are given (latin1 is enough for numbers), or undefined. */
+function findProperty(buf: Buffer, sections: RecordSections, name: Buffer): string | undefined {
+  const end = sections.propertiesStart + sections.propertiesLength;
+  for (let at = sections.propertiesStart; at < end;) {
+    const nameLength = buf[at]!;
+    const valueLengthAt = at + 1 + nameLength;
+    const valueLength = buf.readUInt16BE(valueLengthAt);
+    if (nameIs(buf, at + 1, nameLength, name)) return buf.toString('latin1', valueLengthAt + 2, valueLengthAt + 2 + valueLength);
+    at = valueLengthAt + 2 + valueLength;
+  }
+  return undefined;
+}
+
+function isStripped(buf: Buffer, at: number, length: number): boolean {
+  for (const name of STRIP_NAMES) if (nameIs(buf, at, length, name)) return true;
+  return false;
+}
+
+function writeProperty(out: Buffer, at: number, name: Buffer, value: string): number {
+  out[at] = name.length;
+  name.copy(out, at + 1);
+  at += 1 + name.length;
+  const length = out.write(value, at + 2, 'latin1');
+  out.writeUInt16BE(length, at);
+  return at + 2 + length;
+}
+
+/**
+ * The `%TIMER%` form of the delayed record at `offset` (sections already read): header, body, tags and keys copied,
+ * topic `%TIMER%`, queue 0, DELAYED cleared, properties kept in order except `$delayMs` / `$deliverAt` /
+ * `$originTopic` / `$originQueueId`, then `$originTopic`, `$originQueueId`, `$deliverAt` appended. The store fills the
+ * store fields and the record CRC at append time.
+ */
+function toTimerRecord(buf: Buffer, offset: number, sections: RecordSections, deliverAt: number): Buffer {
+  const topic = buf.toString('latin1', sections.topicStart, sections.topicStart + sections.topicLength);
+  const queueId = String(buf.readUInt32BE(offset + RecordField.QUEUE_ID));
+  const deliverAtText = String(deliverAt);
+  const propertiesEnd = sections.propertiesStart + sections.propertiesLength;
+  let kept = 0;
+  for (let at = sections.propertiesStart; at < propertiesEnd;) {
+    const nameLength = buf[at]!;
+    const valueLengthAt = at + 1 + nameLength;
+    const next = valueLengthAt + 2 + buf.readUInt16BE(valueLengthAt);
+    if (!isStripped(buf, at + 1, nameLength)) kept += next - at;
+    at = next;
+  }
+  // Each property: [u8 nameLen][name][u16 valueLen][value]; the values are ASCII.
+  const added = (3 + ORIGIN_TOPIC_NAME.length + topic.length) + (3 + ORIGIN_QUEUE_ID_NAME.length + queueId.length) + (3 + DELIVER_AT_NAME.length + deliverAtText.length);
+  const propertiesLength = kept + added;
+  if (propertiesLength > 0xffff) {
+    throw rpcFailure(ResponseCode.MESSAGE_ILLEGAL, `the delayed record's properties would take ${propertiesLength} bytes in the timer topic; the maximum is 65535`, 'PROPERTIES_TOO_LARGE');
+  }
+  const headEnd = sections.topicStart - 1; // header + body
+  const tagsAndKeysStart = sections.tagsStart - 1;
+  const tagsAndKeysEnd = sections.propertiesStart - 2;
+  const size = (headEnd - offset) + 1 + TIMER_TOPIC_BYTES.length + (tagsAndKeysEnd - tagsAndKeysStart) + 2 + propertiesLength;
+  const out = Buffer.allocUnsafe(size);
+  buf.copy(out, 0, offset, headEnd);
+  out.writeUInt32BE(size, RecordField.TOTAL_SIZE);
+  out.writeUInt32BE(0, RecordField.QUEUE_ID);
+  out[RecordField.FLAGS] = buf[offset + RecordField.FLAGS]! & ~RecordFlag.DELAYED;
+  let at = headEnd - offset;
+  out[at++] = TIMER_TOPIC_BYTES.length;
+  at += TIMER_TOPIC_BYTES.copy(out, at);
+  at += buf.copy(out, at, tagsAndKeysStart, tagsAndKeysEnd);
+  out.writeUInt16BE(propertiesLength, at);
+  at += 2;
+  for (let from = sections.propertiesStart; from < propertiesEnd;) {
+    const nameLength = buf[from]!;
+    const valueLengthAt = from + 1 + nameLength;
+    const next = valueLengthAt + 2 + buf.readUInt16BE(valueLengthAt);
+    if (!isStripped(buf, from + 1, nameLength)) at += buf.copy(out, at, from, next);
+    from = next;
+  }
+  at = writeProperty(out, at, ORIGIN_TOPIC_NAME, topic);
+  at = writeProperty(out, at, ORIGIN_QUEUE_ID_NAME, queueId);
+  writeProperty(out, at, DELIVER_AT_NAME, deliverAtText);
+  return out;
+}
 
 interface PendingTimer {
   index: number;
@@ -122,10 +215,12 @@ export class DelayService {
         parts.push(record);
         continue;
       }
-      const { properties, systemProperties } = readRecordProperties(body, this.sections);
+      const sections = this.sections;
+      const deliverAtValue = findProperty(body, sections, DELIVER_AT_NAME);
+      const delayValue = deliverAtValue === undefined ? findProperty(body, sections, DELAY_MS_NAME) : undefined;
       let deliverAt = Number.NaN;
-      if (systemProperties[SystemProperty.DELIVER_AT] !== undefined) deliverAt = Number(systemProperties[SystemProperty.DELIVER_AT]);
-      else if (systemProperties[SystemProperty.DELAY_MS] !== undefined) deliverAt = now + Number(systemProperties[SystemProperty.DELAY_MS]);
+      if (deliverAtValue !== undefined) deliverAt = Number(deliverAtValue);
+      else if (delayValue !== undefined) deliverAt = now + Number(delayValue);
       if (!Number.isFinite(deliverAt)) throw rpcFailure(ResponseCode.MESSAGE_ILLEGAL, `record ${index}: $delayMs / $deliverAt is not a number`, 'DELAY_INVALID');
       if (deliverAt - now > maxDelayMs) {
         throw rpcFailure(
@@ -141,22 +236,10 @@ export class DelayService {
         parts.push(record);
         continue;
       }
-      const message = decodeRecord(record);
-      const system: Record<string, string> = {};
-      for (const [name, value] of Object.entries(systemProperties)) if (!STRIP_ON_DELIVERY.has(name)) system[name] = value;
-      system[SystemProperty.ORIGIN_TOPIC] = message.topic;
-      system[SystemProperty.ORIGIN_QUEUE_ID] = String(message.queueId);
-      system[SystemProperty.DELIVER_AT] = String(Math.trunc(deliverAt));
+      // Rewritten byte-wise (no decode / encode, no object per property): same header, body, tags, keys and
+      // properties, topic %TIMER%, queue 0, $delayMs/$deliverAt/$origin* replaced by the three timer properties.
       const msgId = Buffer.from(record.subarray(RecordField.MSG_ID, RecordField.MSG_ID + 16));
-      const timerRecord = encodeRecord(
-        { topic: TIMER_TOPIC, body: message.body, keys: message.keys, tags: message.tags, properties },
-        {
-          allowSystemTopic: true, systemProperties: system, msgId, queueId: 0, bornTimestamp: message.bornTimestamp, reconsumeTimes: message.reconsumeTimes,
-          flags: record[RecordField.FLAGS]! & ~RecordFlag.DELAYED, maxBodyBytes: this.context.options.maxMessageBytes,
-        },
-      );
-      record.copy(timerRecord, RecordField.BORN_HOST, RecordField.BORN_HOST, RecordField.BORN_HOST + 18);
-      parts.push(timerRecord);
+      parts.push(toTimerRecord(body, at - size, sections, Math.trunc(deliverAt)));
       timers.push({ index, deliverAt: Math.trunc(deliverAt), msgId });
     }
     return { body: parts.length === 1 ? parts[0]! : Buffer.concat(parts), timers };
