@@ -42,55 +42,24 @@ export function readRecordSections(
 ): RecordSections {
   const available = end - offset;
   if (available < MIN_RECORD_BYTES) malformed(offset, `only ${available} bytes, a record needs at least ${MIN_RECORD_BYTES}`);
-  const totalSize = buf.readUInt32BE(offset + RecordField.TOTAL_SIZE);
-  if (totalSize < MIN_RECORD_BYTES || totalSize > available) {
-    malformed(offset, `declared size ${totalSize} is outside [${MIN_RECORD_BYTES}, ${available}]`);
-  }
   if (buf.readUInt16BE(offset + RecordField.MAGIC) !== RECORD_MAGIC) malformed(offset, 'bad magic');
   if (buf[offset + RecordField.VERSION] !== RECORD_VERSION) malformed(offset, `unsupported version ${buf[offset + RecordField.VERSION]}`);
-  const recordEnd = offset + totalSize;
   const bodyLength = buf.readUInt32BE(offset + RecordField.BODY_LENGTH);
   if (bodyLength > maxBodyBytes) {
     throw new ProtocolError(ProtocolErrorCode.MESSAGE_TOO_LARGE, `record at byte ${offset}: body is ${bodyLength} bytes; the maximum is ${maxBodyBytes}`);
   }
-  const bodyStart = offset + RecordField.BODY;
-  let at = bodyStart + bodyLength;
-  if (at + 6 > recordEnd) malformed(offset, 'body overruns the record');
-  const topicLength = buf[at]!;
-  const topicStart = at + 1;
-  at = topicStart + topicLength;
-  if (topicLength === 0 || at + 5 > recordEnd) malformed(offset, 'topic overruns the record');
-  const tagsLength = buf[at]!;
-  const tagsStart = at + 1;
-  at = tagsStart + tagsLength;
-  if (at + 4 > recordEnd) malformed(offset, 'tags overrun the record');
-  const keysLength = buf.readUInt16BE(at);
-  const keysStart = at + 2;
-  at = keysStart + keysLength;
-  if (at + 2 > recordEnd) malformed(offset, 'keys overrun the record');
-  const propertiesLength = buf.readUInt16BE(at);
-  const propertiesStart = at + 2;
-  if (propertiesStart + propertiesLength !== recordEnd) malformed(offset, 'sections do not add up to the declared size');
+  locateSections(buf, offset, end, out);
+  if (out.topicLength === 0) malformed(offset, 'topic overruns the record');
   // Walk the properties once here so every reader can decode them: a record that passes this check never
   // fails later in decodeRecord (a consumer would otherwise have to skip an acknowledged message).
-  let property = propertiesStart;
+  const recordEnd = offset + out.totalSize;
+  let property = out.propertiesStart;
   while (property < recordEnd) {
     const valueLengthAt = property + 1 + buf[property]!;
     if (buf[property] === 0 || valueLengthAt + 2 > recordEnd) malformed(offset, 'a property name overruns the properties section');
     property = valueLengthAt + 2 + buf.readUInt16BE(valueLengthAt);
     if (property > recordEnd) malformed(offset, 'a property value overruns the properties section');
   }
-  out.totalSize = totalSize;
-  out.bodyStart = bodyStart;
-  out.bodyLength = bodyLength;
-  out.topicStart = topicStart;
-  out.topicLength = topicLength;
-  out.tagsStart = tagsStart;
-  out.tagsLength = tagsLength;
-  out.keysStart = keysStart;
-  out.keysLength = keysLength;
-  out.propertiesStart = propertiesStart;
-  out.propertiesLength = propertiesLength;
   return out;
 }
 
@@ -100,7 +69,12 @@ export function readRecordSections(
  * inside the record stay, so bytes changed in between fail as RECORD_MALFORMED instead of being misread.
  */
 export function readCheckedSections(buf: Buffer, offset: number, out: RecordSections): RecordSections {
-  const available = buf.length - offset;
+  return locateSections(buf, offset, buf.length, out);
+}
+
+/** The walk both share: declared size, then each section's length checked against the record's end. */
+function locateSections(buf: Buffer, offset: number, end: number, out: RecordSections): RecordSections {
+  const available = end - offset;
   const totalSize = available >= MIN_RECORD_BYTES ? buf.readUInt32BE(offset + RecordField.TOTAL_SIZE) : 0;
   if (totalSize < MIN_RECORD_BYTES || totalSize > available) malformed(offset, `declared size ${totalSize} is outside [${MIN_RECORD_BYTES}, ${available}]`);
   const recordEnd = offset + totalSize;
