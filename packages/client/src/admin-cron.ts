@@ -1,20 +1,16 @@
 import type {
-  BrokerLiveInfo, CancelScheduledResponseHeader, CronJobInfo, CronJobSpec, CronListResponseHeader, Frame, FrameHeader,
+  CancelScheduledResponseHeader, CronJobInfo, CronJobSpec, CronListResponseHeader, Frame, FrameHeader,
 } from '@litemq/protocol';
-import { RemoteError, RequestCode, RpcClient, expectSuccess } from '@litemq/protocol';
+import { RemoteError, RequestCode } from '@litemq/protocol';
 import type { AdminOptions } from './admin.js';
-import { Admin } from './admin.js';
-import { clientClosed, invalidOptions } from './errors.js';
-import { silentClientLogger } from './logger.js';
+import { BrokerAdminBase } from './broker-admin-base.js';
 import { checkInteger } from './util.js';
+import type { BrokerTarget } from './broker-admin-base.js';
 
 export type { CronJobInfo, CronJobSpec } from '@litemq/protocol';
 
-export interface CronTarget {
-  /** Broker (by brokerName) holding the job. Default: the first master by name (puts), or the broker that has the job. */
-  brokerName?: string;
-  signal?: AbortSignal;
-}
+/** Broker (by brokerName) holding the job. Default: the first master by name (puts), or the broker that has the job. */
+export type CronTarget = BrokerTarget;
 
 /**
  * Delayed-message and cron administration over the NameServers and broker masters:
@@ -24,33 +20,13 @@ export interface CronTarget {
  *   await cron.put({ id: 'report', cron: '0 0 9 * * 1-5', timezone: 'Europe/Paris', topic: 'Reports', template: { body: 'go' } });
  *   console.log(await cron.next('report', 5));
  */
-export class CronAdmin implements AsyncDisposable {
-  private readonly admin: Admin;
-  private readonly rpc: RpcClient;
-  private readonly timeoutMs: number;
-  private closed = false;
-
+export class CronAdmin extends BrokerAdminBase {
   constructor(options: AdminOptions) {
-    if (typeof options !== 'object' || options === null) throw invalidOptions('CronAdmin options are required');
-    this.admin = new Admin(options);
-    this.timeoutMs = checkInteger('requestTimeoutMs', options.requestTimeoutMs, 5000, 1);
-    this.rpc = new RpcClient({ logger: options.logger ?? silentClientLogger });
+    super(options, 'cron admin');
   }
 
   private check(): void {
-    if (this.closed) throw clientClosed('cron admin');
-  }
-
-  private async masters(target: CronTarget = {}): Promise<BrokerLiveInfo[]> {
-    const info = await this.admin.clusterInfo({ signal: target.signal });
-    const masters = info.brokers.filter((b) => b.brokerId === 0).sort((a, b) => (a.brokerName < b.brokerName ? -1 : 1));
-    const chosen = target.brokerName === undefined ? masters : masters.filter((b) => b.brokerName === target.brokerName);
-    if (chosen.length === 0) throw invalidOptions(target.brokerName === undefined ? 'no broker master is registered' : `no broker master named ${target.brokerName}`);
-    return chosen;
-  }
-
-  private async request(address: string, code: number, header: FrameHeader, signal?: AbortSignal): Promise<Frame> {
-    return expectSuccess(await this.rpc.request(address, code, header, undefined, { timeoutMs: this.timeoutMs, signal }));
+    this.assertOpen();
   }
 
   /** Tries each candidate broker in turn; the first success wins (a "not found" from one broker moves on). */
@@ -128,13 +104,4 @@ export class CronAdmin implements AsyncDisposable {
     return frame.header.times as number[];
   }
 
-  async close(): Promise<void> {
-    if (this.closed) return;
-    this.closed = true;
-    await Promise.all([this.admin.close(), this.rpc.close()]);
-  }
-
-  async [Symbol.asyncDispose](): Promise<void> {
-    await this.close();
-  }
 }

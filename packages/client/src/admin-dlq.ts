@@ -1,20 +1,17 @@
 import type {
-  BrokerLiveInfo, DlqListResponseHeader, DlqMessageInfo, DlqPurgeResponseHeader, DlqResendResponseHeader, DlqResendTarget, Frame, FrameHeader,
+  DlqListResponseHeader, DlqMessageInfo, DlqPurgeResponseHeader, DlqResendResponseHeader, DlqResendTarget,
 } from '@litemq/protocol';
-import { RemoteError, RequestCode, RpcClient, expectSuccess, validateGroupName } from '@litemq/protocol';
+import { RemoteError, RequestCode, validateGroupName } from '@litemq/protocol';
 import type { AdminOptions } from './admin.js';
-import { Admin } from './admin.js';
-import { clientClosed, invalidOptions } from './errors.js';
-import { silentClientLogger } from './logger.js';
+import { BrokerAdminBase } from './broker-admin-base.js';
 import { checkInteger } from './util.js';
+import type { BrokerTarget } from './broker-admin-base.js';
+import { invalidOptions } from './errors.js';
 
 export type { DlqMessageInfo, DlqResendTarget } from '@litemq/protocol';
 
-export interface DlqTarget {
-  /** Only this broker (by brokerName). Default: every master. */
-  brokerName?: string;
-  signal?: AbortSignal;
-}
+/** Only this broker (by brokerName); default: every master. */
+export type DlqTarget = BrokerTarget;
 
 /** A dead letter with its body. */
 export interface DlqMessage extends DlqMessageInfo {
@@ -31,34 +28,14 @@ export interface DlqMessage extends DlqMessageInfo {
  *   await dlq.resend('orders-group', [msgId]);            // back to the group, with a fresh retry budget
  *   await dlq.purge('orders-group');                       // hide them all
  */
-export class DlqAdmin implements AsyncDisposable {
-  private readonly admin: Admin;
-  private readonly rpc: RpcClient;
-  private readonly timeoutMs: number;
-  private closed = false;
-
+export class DlqAdmin extends BrokerAdminBase {
   constructor(options: AdminOptions) {
-    if (typeof options !== 'object' || options === null) throw invalidOptions('DlqAdmin options are required');
-    this.admin = new Admin(options);
-    this.timeoutMs = checkInteger('requestTimeoutMs', options.requestTimeoutMs, 5000, 1);
-    this.rpc = new RpcClient({ logger: options.logger ?? silentClientLogger });
+    super(options, 'dlq admin');
   }
 
   private check(group: string): void {
-    if (this.closed) throw clientClosed('dlq admin');
+    this.assertOpen();
     validateGroupName(group);
-  }
-
-  private async masters(target: DlqTarget = {}): Promise<BrokerLiveInfo[]> {
-    const info = await this.admin.clusterInfo({ signal: target.signal });
-    const masters = info.brokers.filter((b) => b.brokerId === 0).sort((a, b) => (a.brokerName < b.brokerName ? -1 : 1));
-    const chosen = target.brokerName === undefined ? masters : masters.filter((b) => b.brokerName === target.brokerName);
-    if (chosen.length === 0) throw invalidOptions(target.brokerName === undefined ? 'no broker master is registered' : `no broker master named ${target.brokerName}`);
-    return chosen;
-  }
-
-  private async request(address: string, code: number, header: FrameHeader, signal?: AbortSignal): Promise<Frame> {
-    return expectSuccess(await this.rpc.request(address, code, header, undefined, { timeoutMs: this.timeoutMs, signal }));
   }
 
   /** Dead letters of `group` on every master (or one), oldest first per broker. */
@@ -118,13 +95,4 @@ export class DlqAdmin implements AsyncDisposable {
     return purged;
   }
 
-  async close(): Promise<void> {
-    if (this.closed) return;
-    this.closed = true;
-    await Promise.all([this.admin.close(), this.rpc.close()]);
-  }
-
-  async [Symbol.asyncDispose](): Promise<void> {
-    await this.close();
-  }
 }
