@@ -23,6 +23,7 @@ export const storeSchema = z
   .object({
     flushMode: z.enum(['async', 'sync']).default('async'),
     flushIntervalMs: positiveMs.default(500),
+    checkpointIntervalMs: positiveMs.default(1000),
     syncFlushTimeoutMs: positiveMs.default(2000),
     segmentBytes: z.number().int().min(64 * 1024 * 1024).default(1024 * 1024 * 1024),
     retentionHours: z.number().positive().default(72),
