@@ -18,7 +18,7 @@ export type CronTarget = BrokerTarget;
  *
  *   const cron = new CronAdmin({ nameServers: ['127.0.0.1:9876'] });
  *   await cron.put({ id: 'report', cron: '0 0 9 * * 1-5', timezone: 'Europe/Paris', topic: 'Reports', template: { body: 'go' } });
- *   console.log(await cron.next('report', 5));
+ *   const upcoming = await cron.next('report', 5); // the next five fire times
  */
 export class CronAdmin extends BrokerAdminBase {
   constructor(options: AdminOptions) {

@@ -24,7 +24,7 @@ export interface DlqMessage extends DlqMessageInfo {
  * original topic, and purge.
  *
  *   const dlq = new DlqAdmin({ nameServers: ['127.0.0.1:9876'] });
- *   for (const m of await dlq.list('orders-group')) console.log(m.msgId, m.originTopic, m.attempts, m.lastError);
+ *   const dead = await dlq.list('orders-group'); // msgId, originTopic, attempts, lastError, history...
  *   await dlq.resend('orders-group', [msgId]);            // back to the group, with a fresh retry budget
  *   await dlq.purge('orders-group');                       // hide them all
  */
