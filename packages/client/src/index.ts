@@ -17,8 +17,8 @@ export { ClientError, ClientErrorCode } from './errors.js';
 export type { ClientLogger } from './logger.js';
 export type { MessageQueue } from './message-queue.js';
 export { allocateAveragely } from './allocate.js';
-export { parseTagExpression, tagMatches } from './tag-expression.js';
-export type { TagFilter } from './tag-expression.js';
+export { parseSubscription, parseTagExpression, tagMatches } from './tag-expression.js';
+export type { SubscriptionFilter, TagFilter } from './tag-expression.js';
 // Re-exported so applications need only this package for messages and error handling.
 export { LiteMQError, ProtocolError, RemoteError, RemotingError } from '@litemq/protocol';
 export type { ConsumeFromWhere, LocalTransactionState, Message, PendingTransactionInfo, ReceivedMessage, TransactionResolution } from '@litemq/protocol';

@@ -36,8 +36,8 @@ import type { CachedMessage } from './process-queue.js';
 import { ProcessQueue } from './process-queue.js';
 import type { TopicRoute } from './route-cache.js';
 import { DEFAULT_ROUTE_REFRESH_MS, RouteCache } from './route-cache.js';
-import type { TagFilter } from './tag-expression.js';
-import { parseTagExpression } from './tag-expression.js';
+import type { SubscriptionFilter, TagFilter } from './tag-expression.js';
+import { parseSubscription, parseTagExpression } from './tag-expression.js';
 import { SerialTrigger, checkInteger, checkNameServers, createClientId, sleep } from './util.js';
 import { RetriedMessage, failureReasonOf, isRetryTopic } from './retry-message.js';
 
@@ -170,11 +170,16 @@ export class PushConsumer implements AsyncDisposable, AsyncIterable<ReceivedMess
     this.rebalancer = new SerialTrigger(() => this.rebalance());
   }
 
-  /** Subscribes to `topic` with a tag expression: `*` (default) or `tagA || tagB`. Call before start(). */
-  subscribe(topic: string, expression = '*'): this {
+  /**
+   * Subscribes to `topic` with a tag expression (`*`, the default, or `tagA || tagB`) or with
+   * `{ tags?, sql? }`, where `sql` is an SQL-92 subset over the message's properties (and `TAGS`), e.g.
+   * `region = 'eu' AND amount > 100`. An invalid expression throws here (SqlFilterError with the position).
+   * Call before start().
+   */
+  subscribe(topic: string, expression: string | SubscriptionFilter = '*'): this {
     if (this.state !== 'new') throw new ClientError(ClientErrorCode.INVALID_OPTIONS, 'subscribe() must be called before start()');
     validateTopicName(topic);
-    this.subscriptions.set(topic, parseTagExpression(expression));
+    this.subscriptions.set(topic, parseSubscription(expression));
     return this;
   }
 
@@ -332,7 +337,7 @@ export class PushConsumer implements AsyncDisposable, AsyncIterable<ReceivedMess
           consumeModel: 'CLUSTERING',
           fromWhere: this.fromWhere,
           ...(typeof this.maxReconsumeTimes === 'number' ? { maxReconsumeTimes: this.maxReconsumeTimes } : {}),
-          subscriptions: [...this.subscriptions].map(([topic, filter]) => ({ topic, expression: filter.expression })),
+          subscriptions: [...this.subscriptions].map(([topic, filter]) => (filter.sql ? { topic, expression: filter.expression, sql: filter.sql.expression } : { topic, expression: filter.expression })),
         },
       ],
     };
@@ -493,6 +498,7 @@ export class PushConsumer implements AsyncDisposable, AsyncIterable<ReceivedMess
         suspendMs: this.suspendMs,
         commitOffset,
         ...(filter.all ? {} : { tagHashes: [...filter.hashes] }),
+        ...(filter.sql ? { sql: filter.sql.expression } : {}),
       };
       const startedAt = Date.now();
       let frame: Frame;
@@ -540,7 +546,7 @@ export class PushConsumer implements AsyncDisposable, AsyncIterable<ReceivedMess
     }
   }
 
-  /** Caches the records of a pull response, skipping those whose exact tag does not match. */
+  /** Caches the records of a pull response, skipping those whose exact tag or SQL filter does not match. */
   private acceptRecords(pq: ProcessQueue, filter: TagFilter, body: Buffer): void {
     const topic = pq.topicBytes;
     const topicLength = topic.length;
@@ -568,6 +574,8 @@ export class PushConsumer implements AsyncDisposable, AsyncIterable<ReceivedMess
         if (sections.tagsLength === 0) continue;
         if (!filter.tags.has(body.toString('utf8', sections.tagsStart, sections.tagsStart + sections.tagsLength))) continue;
       }
+      // Filtered-out records are never cached: the committable offset moves past them with nextOffset.
+      if (filter.sql && !filter.sql.matchesRecord(body, sections)) continue;
       accepted.push(start, start + sections.totalSize, offset);
     }
     // Only commit to the batch once every record validated.

@@ -92,6 +92,28 @@ describe('PushConsumer', () => {
     expect(cluster.brokers[0]!.committed.get('cg@orders@0')).toBe(40);
   });
 
+  it('filters by SQL exactly on the client and commits past the filtered-out messages', async () => {
+    const { cluster, consumer, sendAll } = await setup({ queueNums: 1 });
+    // The fake broker ignores `sql`: every record reaches the client, which must filter exactly.
+    await sendAll(40, (i) => ({ tags: i % 2 === 0 ? 'even' : 'odd', properties: { region: i % 4 < 2 ? 'eu' : 'us', amount: String(i * 10) } }));
+    const expected = Array.from({ length: 40 }, (_, i) => i).filter((i) => i % 4 < 2 && i * 10 > 100 && i % 2 === 0).map((i) => `m${i}`);
+    const received: string[] = [];
+    const c = consumer().subscribe('orders', { tags: 'even || odd', sql: "region = 'eu' AND amount > 100 AND TAGS = 'even'" });
+    await c.start((m) => void received.push(m.body.toString()));
+    await waitFor(() => cluster.brokers[0]!.pulls.at(-1)!.offset === 40, 5000, 'pull offset past the filtered messages');
+    expect(cluster.brokers[0]!.pulls[0]!.sql).toBe("region = 'eu' AND amount > 100 AND TAGS = 'even'");
+    await waitFor(() => received.length === expected.length, 5000, 'the matching messages');
+    await c.close();
+    expect(received.sort()).toEqual(expected.sort());
+    expect(cluster.brokers[0]!.committed.get('cg@orders@0')).toBe(40);
+  });
+
+  it('rejects an invalid SQL filter at subscribe time with its position', () => {
+    const c = new PushConsumer({ nameServers: ['127.0.0.1:1'], group: 'cg' });
+    expect(() => c.subscribe('orders', { sql: "region = 'eu' AND" })).toThrow(expect.objectContaining({ code: 'FILTER_EXPRESSION_INVALID', position: 17 }));
+    expect(() => c.subscribe('orders', { sql: 'amount >> 1' })).toThrow(/position 8/);
+  });
+
   it('redelivers a message whose handler throws and never commits past it', async () => {
     const { cluster, consumer, sendAll } = await setup({ queueNums: 1 });
     await sendAll(3);

@@ -1,6 +1,6 @@
 import { tagHash } from '@litemq/protocol';
 import { describe, expect, it } from 'vitest';
-import { parseTagExpression, tagMatches } from '../src/tag-expression.js';
+import { parseSubscription, parseTagExpression, tagMatches } from '../src/tag-expression.js';
 
 describe('tag expressions', () => {
   it('treats * and empty as every message, with no hashes sent to the broker', () => {
@@ -28,5 +28,22 @@ describe('tag expressions', () => {
   it('rejects empty alternatives and * mixed with tags', () => {
     expect(() => parseTagExpression('a ||')).toThrow(expect.objectContaining({ code: 'INVALID_OPTIONS' }));
     expect(() => parseTagExpression('a || *')).toThrow(expect.objectContaining({ code: 'INVALID_OPTIONS' }));
+  });
+});
+
+describe('subscriptions with an SQL filter', () => {
+  it('keeps the string form for tags and adds a parsed SQL filter from the object form', () => {
+    expect(parseSubscription('a || b').sql).toBeUndefined();
+    const filter = parseSubscription({ sql: "region = 'eu' AND amount > 100" });
+    expect(filter.all).toBe(true);
+    expect(filter.sql?.matches({ region: 'eu', amount: '101' })).toBe(true);
+    expect(filter.sql?.matches({ region: 'eu', amount: '100' })).toBe(false);
+    const both = parseSubscription({ tags: 'x', sql: 'n IS NULL' });
+    expect([...both.tags]).toEqual(['x']);
+    expect(both.sql?.expression).toBe('n IS NULL');
+  });
+
+  it('throws a typed error with the position for an invalid expression', () => {
+    expect(() => parseSubscription({ sql: 'a IN (1,' })).toThrow(expect.objectContaining({ code: 'FILTER_EXPRESSION_INVALID', position: 8 }));
   });
 });

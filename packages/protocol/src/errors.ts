@@ -27,6 +27,8 @@ export const ProtocolErrorCode = {
   GROUP_NAME_INVALID: 'GROUP_NAME_INVALID',
   /** A message id string is not a valid LiteMQ message id. */
   MESSAGE_ID_INVALID: 'MESSAGE_ID_INVALID',
+  /** A subscription filter expression (SQL subset) is malformed; the message gives the position of the problem. */
+  FILTER_EXPRESSION_INVALID: 'FILTER_EXPRESSION_INVALID',
 } as const;
 
 /** Transport-level failures of a request; all but ABORTED may succeed on a retry or on another server. */

@@ -29,3 +29,4 @@ export * from './rpc-headers-txn.js';
 export * from './rpc-headers-consume.js';
 export * from './crc32-range.js';
 export * from './record-message.js';
+export * from './sql-filter/index.js';

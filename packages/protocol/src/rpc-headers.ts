@@ -43,6 +43,8 @@ export type PullRequestHeader = {
   suspendMs?: number;
   /** Piggy-backed offset commit for this queue (-1 or absent: none). */
   commitOffset?: number;
+  /** SQL property filter (see parseSqlFilter): the broker drops records it rejects; nextOffset still advances. */
+  sql?: string;
 };
 /** SUCCESS carries records in the body; PULL_NOT_FOUND and PULL_OFFSET_MOVED carry no body. */
 export type PullResponseHeader = { nextOffset: number; minOffset: number; maxOffset: number; count: number };
@@ -57,7 +59,8 @@ export type QueryOffsetsResponseHeader = { minOffset: number; maxOffset: number;
 export type QueryOffsetByTimeRequestHeader = { topic: string; queueId: number; timestamp: number };
 export type QueryOffsetByTimeResponseHeader = { offset: number };
 
-export type SubscriptionData = { topic: string; expression: string };
+/** `expression` is the tag expression; `sql` the optional SQL property filter. */
+export type SubscriptionData = { topic: string; expression: string; sql?: string };
 export type ConsumerHeartbeat = {
   group: string;
   consumeModel: ConsumeModel;

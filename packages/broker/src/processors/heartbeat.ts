@@ -28,7 +28,9 @@ export function heartbeatProcessor(context: BrokerContext): RpcHandler {
         const subscription = objectAt(entry, `consumers[${i}].subscriptions[${j}]`);
         const expression = subscription.expression ?? '*';
         if (typeof expression !== 'string') throw rpcFailure(ResponseCode.INVALID_REQUEST, `consumers[${i}].subscriptions[${j}].expression must be a string`);
-        return { topic: topicField(subscription), expression };
+        const sql = subscription.sql;
+        if (sql !== undefined && typeof sql !== 'string') throw rpcFailure(ResponseCode.INVALID_REQUEST, `consumers[${i}].subscriptions[${j}].sql must be a string`);
+        return sql === undefined ? { topic: topicField(subscription), expression } : { topic: topicField(subscription), expression, sql };
       });
       return {
         group: groupField(consumer),

@@ -1,10 +1,11 @@
-import type { Frame, PullResponseHeader, RpcConnection, RpcHandler, RpcReply } from '@litemq/protocol';
+import type { Frame, PullResponseHeader, RpcConnection, RpcHandler, RpcReply, SqlFilter } from '@litemq/protocol';
 import { ResponseCode, TopicPerm, rpcFailure } from '@litemq/protocol';
 import type { ReadResult } from '@litemq/storage';
 import type { BrokerContext } from '../broker-context.js';
 import { clampOffset, requireTopic } from '../broker-context.js';
 import type { WakeReason } from '../long-polling-service.js';
-import { arrayField, checkInt, groupField, intField, optionalIntField, topicField } from '../request-fields.js';
+import { PullSqlFilters } from '../pull-sql-filter.js';
+import { arrayField, checkInt, groupField, intField, optionalIntField, optionalStringField, topicField } from '../request-fields.js';
 
 interface PullArgs {
   group: string;
@@ -14,6 +15,8 @@ interface PullArgs {
   maxCount: number;
   maxBytes: number;
   tagHashes: ReadonlySet<number> | undefined;
+  /** SQL property filter: records it rejects are dropped from the response. */
+  sql: SqlFilter | undefined;
 }
 
 /** Reads skipped in one request when a tag filter matches nothing, before answering with the moved offset. */
@@ -34,10 +37,12 @@ export function pullMessageProcessor(context: BrokerContext): RpcHandler {
   const { maxPullBytes, maxPullCount, longPollingMaxMs, maxQueuedPullBytesPerConnection } = context.options;
   /** Bytes of pull responses being read per connection (not yet in its socket buffer). */
   const reading = new Map<RpcConnection, number>();
+  const sqlFilters = new PullSqlFilters();
 
   function parse(request: Frame): PullArgs & { suspendMs: number; commitOffset: number } {
     const header = request.header;
     const tagHashes = arrayField(header, 'tagHashes');
+    const sql = optionalStringField(header, 'sql');
     return {
       group: groupField(header),
       topic: topicField(header),
@@ -48,6 +53,7 @@ export function pullMessageProcessor(context: BrokerContext): RpcHandler {
       tagHashes: tagHashes.length > 0 ? new Set(tagHashes.map((hash, i) => checkInt(hash, `tagHashes[${i}]`, 0, 0xffff_ffff))) : undefined,
       suspendMs: optionalIntField(header, 'suspendMs', 0),
       commitOffset: optionalIntField(header, 'commitOffset', -1, -1),
+      sql: sql === undefined || sql.trim() === '' ? undefined : sqlFilters.get(sql),
     };
   }
 
@@ -70,6 +76,12 @@ export function pullMessageProcessor(context: BrokerContext): RpcHandler {
   async function pull(args: PullArgs, connection: RpcConnection, deadline: number): Promise<RpcReply> {
     for (let reads = 0; ; reads++) {
       const result = await read(args, connection);
+      if (result.status === 'FOUND' && args.sql) {
+        const kept = sqlFilters.apply(args.sql, result.records, result.count);
+        result.records = kept.records;
+        result.count = kept.count;
+        if (kept.count === 0) result.status = 'NO_MATCHED_MESSAGE';
+      }
       switch (result.status) {
         case 'FOUND':
           return pullReply(ResponseCode.SUCCESS, result.nextOffset, result.minOffset, result.maxOffset, result.count, result.records);
