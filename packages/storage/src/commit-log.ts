@@ -1,29 +1,22 @@
-import { closeSync, ftruncateSync, openSync, unlinkSync } from 'node:fs';
+import { ftruncateSync, openSync, unlinkSync } from 'node:fs';
 import { mkdir, open, rm, stat } from 'node:fs/promises';
 import { join } from 'node:path';
+import type { SegmentFile } from './segment-file.js';
+import { readSegment, retireSegment } from './segment-file.js';
 import { StorageError, StorageErrorCode } from './errors.js';
 import { listSegmentStarts, segmentFileName } from './file-names.js';
-import { SYNC_READ_WINDOW_BYTES, readFully, readFullySync, syncData, writeFullySync } from './fs-io.js';
+import { SYNC_READ_WINDOW_BYTES, readFullySync, syncData, writeFullySync } from './fs-io.js';
 import { syncDirectory } from './sync-directory.js';
 
 /** Marker written at the tail of a segment when the next record does not fit: [u32 size][u32 0][u16 magic]. */
 export const END_OF_SEGMENT_MAGIC = 0x4c42;
 export const END_OF_SEGMENT_MIN_BYTES = 16;
 
-interface Segment {
+interface Segment extends SegmentFile {
   start: number;
-  fd: number;
   /** Bytes in the file; a full segment always holds exactly segmentBytes. */
   size: number;
   dirty: boolean;
-  /** Positional reads in flight: a deleted segment's fd is closed only when they finish, never under them. */
-  readers: number;
-  retired: boolean;
-}
-
-function retire(segment: Segment): void {
-  segment.retired = true;
-  if (segment.readers === 0) closeSync(segment.fd);
 }
 
 /** Log blocks kept for recent reads (see CommitLog.copyRecent): 16 × 1 MiB, allocated on first use. */
@@ -189,7 +182,7 @@ export class CommitLog {
     this.dropBlocks();
     while (this.segments.length > 1 && this.segments.at(-1)!.start >= offset) {
       const segment = this.segments.pop()!;
-      retire(segment);
+      retireSegment(segment);
       unlinkSync(join(this.dir, segmentFileName(segment.start)));
     }
     const last = this.segments.at(-1);
@@ -204,7 +197,7 @@ export class CommitLog {
     this.pending = [];
     this.reservePos = this.writtenPos;
     while (this.segments.length > 0 && this.segments.at(-1)!.start >= this.writtenPos && this.segments.at(-1)!.size === 0 && this.writtenPos > 0) {
-      retire(this.segments.pop()!);
+      retireSegment(this.segments.pop()!);
     }
   }
 
@@ -397,13 +390,7 @@ export class CommitLog {
     const bytes = Math.max(0, Math.min(length, segment.size - within));
     // The tail (what consumers usually read) is in the page cache: copy it synchronously.
     if (this.writtenPos - offset <= SYNC_READ_WINDOW_BYTES) return readFullySync(segment.fd, bytes, within);
-    segment.readers++;
-    try {
-      return await readFully(segment.fd, bytes, within);
-    } finally {
-      segment.readers--;
-      if (segment.retired && segment.readers === 0) closeSync(segment.fd);
-    }
+    return readSegment(segment, bytes, within);
   }
 
   /** Size of the segment file that holds `offset` (0 if none). */
@@ -416,7 +403,7 @@ export class CommitLog {
     this.dropBlocks();
     while (this.segments.length > 0 && this.segments.at(-1)!.start > offset) {
       const segment = this.segments.pop()!;
-      retire(segment);
+      retireSegment(segment);
       await rm(join(this.dir, segmentFileName(segment.start)), { force: true });
     }
     const last = this.segments.at(-1);
@@ -432,7 +419,7 @@ export class CommitLog {
     }
     if (last && offset === last.start && last.size === 0 && this.segments.length > 1) {
       this.segments.pop();
-      retire(last);
+      retireSegment(last);
       await rm(join(this.dir, segmentFileName(last.start)), { force: true });
     }
     this.reservePos = this.writtenPos = offset;
@@ -444,7 +431,7 @@ export class CommitLog {
     if (!oldest || this.segments.length < 2 || oldest.start + this.segmentBytes > safeOffset) return undefined;
     this.segments.shift();
     this.dropBlocks();
-    retire(oldest);
+    retireSegment(oldest);
     await rm(join(this.dir, segmentFileName(oldest.start)), { force: true });
     return oldest.start;
   }
@@ -458,7 +445,7 @@ export class CommitLog {
 
   close(): void {
     this.dropBlocks();
-    for (const segment of this.segments) retire(segment);
+    for (const segment of this.segments) retireSegment(segment);
     this.segments = [];
   }
 }

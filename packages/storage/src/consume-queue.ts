@@ -1,31 +1,25 @@
-import { closeSync, openSync } from 'node:fs';
+import { openSync } from 'node:fs';
 import { mkdir, rm, stat, truncate } from 'node:fs/promises';
 import { join } from 'node:path';
+import type { SegmentFile } from './segment-file.js';
+import { readSegment, retireSegment } from './segment-file.js';
 import { readU64, writeU64 } from '@litemq/protocol';
 import { listSegmentStarts, segmentFileName } from './file-names.js';
-import { SYNC_READ_WINDOW_BYTES, readFully, readFullySync, syncData, writeFullySync } from './fs-io.js';
+import { SYNC_READ_WINDOW_BYTES, readFullySync, syncData, writeFullySync } from './fs-io.js';
 
 /** One entry: [commitLogOffset u64][size u32][tagHash u64]. A size of 0 marks a hole (a record lost to corruption). */
 export const CQ_ENTRY_BYTES = 20;
 
-interface QueueSegment {
+interface QueueSegment extends SegmentFile {
   start: number;
-  fd: number;
   entries: number;
   dirty: boolean;
-  readers: number;
-  retired: boolean;
-}
-
-function retire(segment: QueueSegment): void {
-  segment.retired = true;
-  if (segment.readers === 0) closeSync(segment.fd);
 }
 
 /**
  * The index of one topic queue: entry N points at the N-th message of the queue in the CommitLog.
- * Entries are staged in memory by dispatch and written behind the append in batches; `maxOffset`
- * only covers entries already written, so readers never see an entry before its bytes exist.
+ * Entries are staged by dispatch and written with one synchronous write per append batch (`commit`), before
+ * the batch is acknowledged; `maxOffset` only covers written entries, so readers never see one early.
  */
 export class ConsumeQueue {
   private segments: QueueSegment[] = [];
@@ -177,13 +171,7 @@ export class ConsumeQueue {
     if (!segment || from < segment.start || from >= segment.start + segment.entries) return Buffer.alloc(0);
     const n = Math.min(count, segment.start + segment.entries - from, this.maxOffset - from);
     if ((this.maxOffset - from) * CQ_ENTRY_BYTES <= SYNC_READ_WINDOW_BYTES) return readFullySync(segment.fd, n * CQ_ENTRY_BYTES, (from - segment.start) * CQ_ENTRY_BYTES);
-    segment.readers++;
-    try {
-      return await readFully(segment.fd, n * CQ_ENTRY_BYTES, (from - segment.start) * CQ_ENTRY_BYTES);
-    } finally {
-      segment.readers--;
-      if (segment.retired && segment.readers === 0) closeSync(segment.fd);
-    }
+    return readSegment(segment, n * CQ_ENTRY_BYTES, (from - segment.start) * CQ_ENTRY_BYTES);
   }
 
   /** The last readable entry's commit-log offset and size, or undefined when empty. */
@@ -220,7 +208,7 @@ export class ConsumeQueue {
 
   private async dropSegmentsFrom(index: number): Promise<void> {
     for (const segment of this.segments.splice(index)) {
-      retire(segment);
+      retireSegment(segment);
       await rm(join(this.dir, segmentFileName(segment.start)), { force: true });
     }
   }
@@ -236,7 +224,7 @@ export class ConsumeQueue {
       const lastEntry = await this.readEntries(segment.start + segment.entries - 1, 1);
       if (lastEntry.length < CQ_ENTRY_BYTES || readU64(lastEntry, 0) >= commitLogMin) break;
       this.segments.shift();
-      retire(segment);
+      retireSegment(segment);
       await rm(join(this.dir, segmentFileName(segment.start)), { force: true });
       deleted++;
     }
@@ -250,7 +238,7 @@ export class ConsumeQueue {
   }
 
   close(): void {
-    for (const segment of this.segments) retire(segment);
+    for (const segment of this.segments) retireSegment(segment);
     this.segments = [];
   }
 }
