@@ -19,17 +19,8 @@ export const MASTER_ID = 0;
 /** What `register` did. */
 export type RegistrationOutcome = 'new' | 'refreshed';
 
-interface LiveBroker {
-  clusterName: string;
-  brokerName: string;
-  brokerId: number;
-  brokerAddr: string;
-  haAddr: string;
-  dataVersion: number;
-  autoCreateTopic: boolean;
-  topicCount: number;
-  lastUpdateTimestamp: number;
-}
+/** A registered broker: its last registration without the topic list (kept per replica set) plus liveness. */
+type LiveBroker = Omit<RegisterBrokerRequestHeader, 'topics'> & { topicCount: number; lastUpdateTimestamp: number };
 
 function liveInfo(broker: LiveBroker): BrokerLiveInfo {
   return {
