@@ -1,26 +1,14 @@
 // Shared pieces of the end-to-end messaging benchmarks (client side; the server runs in its own process).
-import { Admin, ClientError, ClientErrorCode, Producer } from '@litemq/client';
+import { Admin, Producer } from '@litemq/client';
 import type { Message } from '@litemq/client';
 
 export const QUEUES = 8;
 
-/**
- * Creates `topic` with `queueNums` queues on every broker of the NameServer. "litemq ready" can come just
- * before the broker's first registration reached the NameServer, so NO_ROUTE is retried for a few seconds.
- */
+/** Creates `topic` with `queueNums` queues on every broker of the NameServer ("litemq ready" means registered). */
 export async function createTopic(nameServer: string, topic: string, queueNums = QUEUES): Promise<void> {
   const admin = new Admin({ nameServers: [nameServer] });
-  const deadline = Date.now() + 10_000;
   try {
-    for (;;) {
-      try {
-        await admin.createTopic(topic, { queueNums });
-        return;
-      } catch (error) {
-        if (!(error instanceof ClientError && error.code === ClientErrorCode.NO_ROUTE) || Date.now() > deadline) throw error;
-        await new Promise((resolve) => setTimeout(resolve, 20));
-      }
-    }
+    await admin.createTopic(topic, { queueNums });
   } finally {
     await admin.close();
   }
