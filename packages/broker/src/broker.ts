@@ -183,9 +183,7 @@ export class Broker {
       this.producers.expire(now);
     });
     this.ready = true;
-    // Started means routable: clients asking a NameServer right after start find this broker (a NameServer
-    // that is down only logs a warning; the registrar keeps retrying every registerIntervalMs).
-    await this.registrar.start();
+    void this.registrar.start();
     logger.info({ address: this.address, dataDir: options.dataDir, topics: this.topics.size }, 'broker started');
   }
 

@@ -9,14 +9,19 @@ export function startNameServer(config: LiteMQConfig, logger: Logger): Promise<N
   return NameServer.start({ host, port, brokerExpiryMs, scanIntervalMs, logger: logger.child({ component: 'nameserver' }) });
 }
 
-/** Starts a broker; Broker.start returns after its first registration, so "ready" means clients can route to it. */
-export function startBroker(config: LiteMQConfig, logger: Logger, nameServers = config.broker.nameServers): Promise<Broker> {
+/** Starts a broker and waits for its first registration, so "ready" means clients can route to it. */
+export async function startBroker(config: LiteMQConfig, logger: Logger, nameServers = config.broker.nameServers): Promise<Broker> {
   const { store, dataDir, ...options } = config.broker;
-  return Broker.start({
+  const broker = await Broker.start({
     ...options,
     dataDir: resolve(dataDir),
     nameServers,
     store: { ...store },
     logger: logger.child({ component: 'broker' }),
   });
+  const outcomes = await broker.registerNow();
+  for (const outcome of outcomes) {
+    if (!outcome.ok) logger.warn({ nameServer: outcome.nameServer, err: outcome.error }, 'first registration failed; retrying every registerIntervalMs');
+  }
+  return broker;
 }
