@@ -27,6 +27,9 @@ export class ConsumerManager {
 
   /** Records a heartbeat; returns whether the group's membership changed. */
   heartbeat(group: string, member: Omit<ConsumerMember, 'lastHeartbeat'>, now = Date.now()): boolean {
+    // A heartbeat handled after its connection closed (the handler awaits the retry topic first) must not bring
+    // back a member that connectionClosed already removed: it would linger until the expiry.
+    if (member.connection.closed) return false;
     let members = this.groups.get(group);
     if (!members) this.groups.set(group, (members = new Map()));
     const existing = members.get(member.clientId);
