@@ -1,6 +1,8 @@
 import type { Command } from 'commander';
 import { PushConsumer, Producer } from '@litemq/client';
 import type { ReceivedMessage } from '@litemq/protocol';
+import { clientCommandLogger } from './client-logger.js';
+import { printLine, printLineFlushed } from './print-line.js';
 
 interface SendFlags {
   namesrv: string;
@@ -25,11 +27,6 @@ function nameServersOf(flag: string): string[] {
   return flag.split(',').map((address) => address.trim()).filter(Boolean);
 }
 
-/** Printing is this command's purpose: one JSON line per result on stdout. */
-function print(value: unknown): void {
-  process.stdout.write(`${JSON.stringify(value)}\n`);
-}
-
 export function registerSend(program: Command): void {
   program
     .command('send')
@@ -42,7 +39,7 @@ export function registerSend(program: Command): void {
     .option('--sharding-key <key>', 'keep messages with this key in order on one queue')
     .option('--count <n>', 'how many copies to send', '1')
     .action(async (flags: SendFlags) => {
-      const producer = new Producer({ nameServers: nameServersOf(flags.namesrv) });
+      const producer = new Producer({ nameServers: nameServersOf(flags.namesrv), logger: clientCommandLogger() });
       await producer.start();
       try {
         for (let i = 0; i < Number(flags.count); i++) {
@@ -53,7 +50,7 @@ export function registerSend(program: Command): void {
             keys: flags.keys?.split(',').filter(Boolean),
             shardingKey: flags.shardingKey,
           });
-          print(result);
+          printLine(result);
         }
       } finally {
         await producer.close();
@@ -89,6 +86,7 @@ export function registerConsume(program: Command): void {
       const consumer = new PushConsumer({
         nameServers: nameServersOf(flags.namesrv),
         group: flags.group,
+        logger: clientCommandLogger(),
         consumeFromWhere: flags.from === 'last' ? 'LAST_OFFSET' : 'FIRST_OFFSET',
       });
       consumer.subscribe(flags.topic, flags.expression);
@@ -99,7 +97,7 @@ export function registerConsume(program: Command): void {
       process.once('SIGTERM', stop);
       await consumer.start();
       for await (const message of consumer) {
-        print(view(message));
+        await printLineFlushed(view(message));
         if (++seen >= limit) break;
       }
       await consumer.close();

@@ -1,6 +1,7 @@
 import type { Command } from 'commander';
 import { CronAdmin } from '@litemq/client';
 import type { CronJobSpec } from '@litemq/client';
+import { printLine } from './print-line.js';
 
 interface CommonFlags {
   namesrv: string;
@@ -24,10 +25,6 @@ function nameServersOf(flag: string): string[] {
   return flag.split(',').map((address) => address.trim()).filter(Boolean);
 }
 
-/** Printing is this command's purpose: one JSON line per result on stdout. */
-function print(value: unknown): void {
-  process.stdout.write(`${JSON.stringify(value)}\n`);
-}
 
 async function withAdmin(flags: CommonFlags, run: (admin: CronAdmin) => Promise<void>): Promise<void> {
   const admin = new CronAdmin({ nameServers: nameServersOf(flags.namesrv) });
@@ -77,31 +74,31 @@ export function registerCron(program: Command): void {
       id: flags.id, cron: flags.cron, timezone: flags.tz, topic: flags.topic, misfirePolicy: flags.misfire, enabled: !flags.paused,
       template: { body: flags.body, tags: flags.tags, keys: flags.keys?.split(',').filter(Boolean), properties: properties(flags.property) },
     };
-    await withAdmin(flags, async (admin) => print(await admin.put(JSON.parse(JSON.stringify(job)) as CronJobSpec, { brokerName: flags.broker })));
+    await withAdmin(flags, async (admin) => printLine(await admin.put(JSON.parse(JSON.stringify(job)) as CronJobSpec, { brokerName: flags.broker })));
   });
   common(cron.command('list').description('jobs of every broker master, one JSON line each, then a summary')).action(async (flags: CommonFlags) => {
     await withAdmin(flags, async (admin) => {
       const jobs = await admin.list({ brokerName: flags.broker });
-      for (const job of jobs) print(job);
-      print({ total: jobs.length });
+      for (const job of jobs) printLine(job);
+      printLine({ total: jobs.length });
     });
   });
   for (const [name, description] of [['pause', 'pause a job (no firing until resumed)'], ['resume', 'resume a paused job from now on']] as const) {
     common(cron.command(`${name} <id>`).description(description)).action(async (id: string, flags: CommonFlags) => {
-      await withAdmin(flags, async (admin) => print(name === 'pause' ? await admin.pause(id, { brokerName: flags.broker }) : await admin.resume(id, { brokerName: flags.broker })));
+      await withAdmin(flags, async (admin) => printLine(name === 'pause' ? await admin.pause(id, { brokerName: flags.broker }) : await admin.resume(id, { brokerName: flags.broker })));
     });
   }
   common(cron.command('rm <id>').description('delete a job')).action(async (id: string, flags: CommonFlags) => {
     await withAdmin(flags, async (admin) => {
       const deleted = await admin.delete(id, { brokerName: flags.broker });
-      print({ id, deleted });
+      printLine({ id, deleted });
       if (!deleted) process.exitCode = 1;
     });
   });
   common(cron.command('next <id>').description("preview a job's next fire times").option('--count <n>', 'how many', '5')).action(
     async (id: string, flags: CommonFlags & { count: string }) => {
       await withAdmin(flags, async (admin) => {
-        for (const time of await admin.next(id, Number(flags.count), { brokerName: flags.broker })) print({ id, at: time, iso: new Date(time).toISOString() });
+        for (const time of await admin.next(id, Number(flags.count), { brokerName: flags.broker })) printLine({ id, at: time, iso: new Date(time).toISOString() });
       });
     },
   );

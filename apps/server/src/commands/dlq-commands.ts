@@ -1,5 +1,6 @@
 import type { Command } from 'commander';
 import { DlqAdmin } from '@litemq/client';
+import { printLine } from './print-line.js';
 
 interface DlqFlags {
   namesrv: string;
@@ -14,10 +15,6 @@ function nameServersOf(flag: string): string[] {
   return flag.split(',').map((address) => address.trim()).filter(Boolean);
 }
 
-/** Printing is this command's purpose: one JSON line per result on stdout. */
-function print(value: unknown): void {
-  process.stdout.write(`${JSON.stringify(value)}\n`);
-}
 
 async function withDlq(flags: DlqFlags, work: (dlq: DlqAdmin) => Promise<void>): Promise<void> {
   const dlq = new DlqAdmin({ nameServers: nameServersOf(flags.namesrv) });
@@ -44,8 +41,8 @@ export function registerDlq(program: Command): void {
     .action((flags: DlqFlags) =>
       withDlq(flags, async (admin) => {
         const messages = await admin.list(flags.group, { limit: Number(flags.limit), brokerName: flags.broker });
-        for (const message of messages) print(message);
-        print({ shown: messages.length });
+        for (const message of messages) printLine(message);
+        printLine({ shown: messages.length });
       }),
     );
   common(dlq.command('show <msgId>'))
@@ -59,7 +56,7 @@ export function registerDlq(program: Command): void {
           return;
         }
         const { body, ...info } = message;
-        print({ ...info, body: body.toString('utf8'), bodyBase64: body.toString('base64') });
+        printLine({ ...info, body: body.toString('utf8'), bodyBase64: body.toString('base64') });
       }),
     );
   common(dlq.command('resend [msgIds...]'))
@@ -71,7 +68,7 @@ export function registerDlq(program: Command): void {
         if (msgIds.length === 0 && !flags.all) throw new Error('name message ids or pass --all');
         const to = flags.to?.toUpperCase();
         if (to !== 'RETRY' && to !== 'ORIGIN') throw new Error(`--to must be retry or origin, got ${JSON.stringify(flags.to)}`);
-        print(await admin.resend(flags.group, msgIds, { to, brokerName: flags.broker }));
+        printLine(await admin.resend(flags.group, msgIds, { to, brokerName: flags.broker }));
       }),
     );
   common(dlq.command('purge [msgIds...]'))
@@ -80,7 +77,7 @@ export function registerDlq(program: Command): void {
     .action((msgIds: string[], flags: DlqFlags) =>
       withDlq(flags, async (admin) => {
         if (msgIds.length === 0 && !flags.all) throw new Error('name message ids or pass --all');
-        print({ purged: await admin.purge(flags.group, msgIds, { brokerName: flags.broker }) });
+        printLine({ purged: await admin.purge(flags.group, msgIds, { brokerName: flags.broker }) });
       }),
     );
 }

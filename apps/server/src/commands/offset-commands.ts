@@ -1,5 +1,6 @@
 import type { Command } from 'commander';
 import { Admin } from '@litemq/client';
+import { printLine } from './print-line.js';
 
 interface OffsetFlags {
   namesrv: string;
@@ -12,10 +13,6 @@ function nameServersOf(flag: string): string[] {
   return flag.split(',').map((address) => address.trim()).filter(Boolean);
 }
 
-/** Printing is this command's purpose: one JSON line per result on stdout. */
-function print(value: unknown): void {
-  process.stdout.write(`${JSON.stringify(value)}\n`);
-}
 
 /** `earliest`, `latest`, ms since epoch, or an ISO-8601 time. */
 export function parseResetTarget(text: string): 'earliest' | 'latest' | number {
@@ -49,8 +46,8 @@ export function registerOffset(program: Command): void {
     .action((flags: OffsetFlags) =>
       withAdmin(flags, async (admin) => {
         const result = await admin.resetOffsets(flags.group, { to: parseResetTarget(flags.to ?? ''), topic: flags.topic });
-        for (const queue of result.queues) print(queue);
-        print({ group: result.group, queues: result.queues.length, notifiedClients: result.notifiedClients });
+        for (const queue of result.queues) printLine(queue);
+        printLine({ group: result.group, queues: result.queues.length, notifiedClients: result.notifiedClients });
       }),
     );
   offset
@@ -64,10 +61,10 @@ export function registerOffset(program: Command): void {
         const offsets = await admin.consumerOffsets(flags.group, flags.topic);
         const byTopic: Record<string, number> = {};
         for (const queue of offsets.queues) {
-          print(queue);
+          printLine(queue);
           byTopic[queue.topic] = (byTopic[queue.topic] ?? 0) + Math.max(0, queue.lag);
         }
-        print({ group: offsets.group, lagByTopic: byTopic, totalLag: offsets.totalLag });
+        printLine({ group: offsets.group, lagByTopic: byTopic, totalLag: offsets.totalLag });
       }),
     );
 }
