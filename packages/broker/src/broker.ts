@@ -22,6 +22,7 @@ import { getTopicConfigProcessor } from './processors/get-topic-config.js';
 import { heartbeatProcessor } from './processors/heartbeat.js';
 import { listTopicsProcessor } from './processors/list-topics.js';
 import { pullMessageProcessor } from './processors/pull-message.js';
+import { lockBatchProcessor, unlockBatchProcessor } from './processors/queue-lock.js';
 import { queryOffsetByTimeProcessor } from './processors/query-offset-by-time.js';
 import { queryOffsetsProcessor } from './processors/query-offsets.js';
 import { sendMessageProcessor } from './processors/send-message.js';
@@ -51,6 +52,8 @@ const PROCESSORS: ReadonlyArray<readonly [number, (context: BrokerContext) => Rp
   [RequestCode.UNREGISTER_CLIENT, unregisterClientProcessor],
   [RequestCode.GET_CONSUMER_LIST, getConsumerListProcessor],
   [RequestCode.GET_CONSUMER_OFFSETS, getConsumerOffsetsProcessor],
+  [RequestCode.LOCK_BATCH_MQ, lockBatchProcessor],
+  [RequestCode.UNLOCK_BATCH_MQ, unlockBatchProcessor],
   [RequestCode.CREATE_TOPIC, createTopicProcessor],
   [RequestCode.DELETE_TOPIC, deleteTopicProcessor],
   [RequestCode.GET_TOPIC_CONFIG, getTopicConfigProcessor],

@@ -7,5 +7,6 @@ export { ConsumerOffsetManager } from './consumer-offset-manager.js';
 export { ConsumerManager } from './consumer-manager.js';
 export type { ConsumerMember } from './consumer-manager.js';
 export { ProducerManager } from './producer-manager.js';
+export { QueueLockManager, DEFAULT_QUEUE_LOCK_LEASE_MS } from './queue-lock-manager.js';
 export type { RegistrationOutcome } from './nameserver-registrar.js';
 export { DelayService, TIMER_TOPIC, CRON_JOB_PROPERTY, CRON_CATCH_UP_PROPERTY } from './delay-service.js';

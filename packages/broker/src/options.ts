@@ -57,6 +57,11 @@ export interface BrokerOptions {
   clientExpiryMs?: number;
   /** How often committed consumer offsets are written to disk. Default 5 000. */
   offsetPersistIntervalMs?: number;
+  /**
+   * Lease of an orderly consumer's queue lock: a lock not renewed for this long can be taken by another member
+   * of the group (how long a crashed consumer's queues wait). Clients renew every 20 s by default. Default 60 000.
+   */
+  queueLockLeaseMs?: number;
   /** How long close() waits for in-flight requests. Default 5 000. */
   closeGraceMs?: number;
   /** Passed through to MessageStore.open (`maxBodyBytes` defaults to maxMessageBytes, `storeHost` to the address). */
@@ -95,6 +100,7 @@ const DEFAULTS = {
   verifyBodyCrc: true,
   clientExpiryMs: 120_000,
   offsetPersistIntervalMs: 5_000,
+  queueLockLeaseMs: 60_000,
   closeGraceMs: 5_000,
   timer: {} as Omit<TimerStoreOptions, 'logger'>,
   transaction: {} as TransactionOptions,
@@ -160,6 +166,7 @@ export function resolveBrokerOptions(options: BrokerOptions): ResolvedBrokerOpti
   integer('maxPendingSendBytes', resolved.maxPendingSendBytes, 1);
   integer('clientExpiryMs', resolved.clientExpiryMs, 10);
   integer('offsetPersistIntervalMs', resolved.offsetPersistIntervalMs, 10);
+  integer('queueLockLeaseMs', resolved.queueLockLeaseMs, 10);
   integer('closeGraceMs', resolved.closeGraceMs, 0);
   if (typeof resolved.store !== 'object' || resolved.store === null) fail('store must be an object of MessageStoreOptions');
   if (typeof resolved.retry !== 'object' || resolved.retry === null) fail('retry must be an object');

@@ -36,6 +36,10 @@ export interface SendBackArgs {
   maxReconsumeTimes: number | undefined;
   delayLevel: number;
   failureReason: string;
+  /** Retries the consumer made itself (orderly, in place): the copy counts at least this many. */
+  reconsumeTimes?: number;
+  /** Failures of those in-place retries, oldest first, added to the history before this one. */
+  history?: ReadonlyArray<readonly [number, string]>;
 }
 
 /**
@@ -123,9 +127,11 @@ export class RetryService {
     system[SystemProperty.RETRY_GROUP] = group;
     system[SystemProperty.ORIGIN_MSG_ID] ??= message.msgId;
     system[SystemProperty.FAILURE_REASON] = reason;
-    system[SystemProperty.FAILURE_HISTORY] = appendFailure(message.systemProperties[SystemProperty.FAILURE_HISTORY], now, reason);
+    let history = message.systemProperties[SystemProperty.FAILURE_HISTORY];
+    for (const [at, earlier] of args.history ?? []) history = appendFailure(history, at, earlier);
+    system[SystemProperty.FAILURE_HISTORY] = appendFailure(history, now, reason);
     const max = this.maxFor(group, message, args.maxReconsumeTimes);
-    const reconsumeTimes = message.reconsumeTimes;
+    const reconsumeTimes = Math.max(message.reconsumeTimes, args.reconsumeTimes ?? 0);
     if (args.delayLevel < 0 || reconsumeTimes >= max) {
       const topic = deadLetterTopicOf(group);
       await this.ensureTopic(topic);

@@ -20,6 +20,10 @@ export const RequestCode = {
   NOTIFY_CONSUMER_IDS_CHANGED: 43,
   /** Consumer-group offsets and lag for every queue of a group's topics. */
   GET_CONSUMER_OFFSETS: 44,
+  /** Orderly consumer → broker: lock or renew queues of its group (a lease; headers in rpc-headers-lock.ts). */
+  LOCK_BATCH_MQ: 45,
+  /** Orderly consumer → broker: release queue locks it owns (rebalanced away, or closing). */
+  UNLOCK_BATCH_MQ: 46,
   // 50-59: topics
   CREATE_TOPIC: 50,
   DELETE_TOPIC: 51,

@@ -16,6 +16,13 @@ export type ConsumerSendBackRequestHeader = {
   delayLevel?: number;
   /** Why the handler failed; travels with the message as `$failureReason`. */
   failureReason?: string;
+  /**
+   * Retries the consumer already made itself (orderly consumers retry in place): the stored copy counts at least
+   * this many. Default: the record's own reconsumeTimes.
+   */
+  reconsumeTimes?: number;
+  /** Earlier failures of those in-place retries, oldest first, [timeMs, reason]: added to `$failureHistory`. */
+  history?: Array<[number, string]>;
 };
 
 export type ConsumerSendBackResponseHeader = {

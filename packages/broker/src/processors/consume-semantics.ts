@@ -5,6 +5,7 @@ import type {
 import { ResponseCode, rpcFailure } from '@litemq/protocol';
 import type { BrokerContext } from '../broker-context.js';
 import { arrayField, checkInt, groupField, intField, optionalIntField, optionalStringField, stringField } from '../request-fields.js';
+import { MAX_FAILURE_HISTORY } from '../retry-policy.js';
 import { retryOf } from '../retry-service.js';
 
 function msgIdsField(request: Frame): string[] {
@@ -12,6 +13,14 @@ function msgIdsField(request: Frame): string[] {
     if (typeof id !== 'string' || !/^[0-9A-Fa-f]{32}$/.test(id)) throw rpcFailure(ResponseCode.INVALID_REQUEST, `msgIds[${i}] must be a message id (32 hex digits)`);
     return id.toUpperCase();
   });
+}
+
+/** Earlier in-place failures sent with a send-back: [timeMs, reason] pairs (at most MAX_FAILURE_HISTORY kept). */
+function historyField(request: Frame): Array<[number, string]> {
+  return arrayField(request.header, 'history').map((entry, i): [number, string] => {
+    if (!Array.isArray(entry) || typeof entry[1] !== 'string') throw rpcFailure(ResponseCode.INVALID_REQUEST, `history[${i}] must be [timeMs, reason]`);
+    return [checkInt(entry[0], `history[${i}][0]`, 0, Number.MAX_SAFE_INTEGER), entry[1]];
+  }).slice(-MAX_FAILURE_HISTORY);
 }
 
 /** CONSUMER_SEND_BACK: a consumer failed a message; retry it through `%RETRY%<group>` with backoff, or dead-letter it. */
@@ -27,6 +36,8 @@ export function consumerSendBackProcessor(context: BrokerContext): RpcHandler {
       maxReconsumeTimes,
       delayLevel,
       failureReason: optionalStringField(header, 'failureReason') ?? '',
+      reconsumeTimes: header.reconsumeTimes === undefined || header.reconsumeTimes === null ? undefined : checkInt(header.reconsumeTimes, 'reconsumeTimes', 0, 1_000_000),
+      history: historyField(request),
     });
     return { header: reply };
   };
