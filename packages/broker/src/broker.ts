@@ -35,6 +35,10 @@ import { endTransactionProcessor, forceEndTransactionProcessor, listPendingTrans
 import { unregisterClientProcessor } from './processors/unregister-client.js';
 import { consumerSendBackProcessor, dlqGetProcessor, dlqListProcessor, dlqPurgeProcessor, dlqResendProcessor } from './processors/consume-semantics.js';
 import { resetOffsetProcessor } from './processors/reset-offset.js';
+import { ackMessageProcessor, changeInvisibleTimeProcessor } from './processors/pop-ack.js';
+import { popMessageProcessor } from './processors/pop-message.js';
+import type { PopService } from './pop-service.js';
+import { openPop } from './pop-service.js';
 import type { RetryService } from './retry-service.js';
 import { openRetry } from './retry-service.js';
 import { ProducerManager } from './producer-manager.js';
@@ -76,6 +80,9 @@ const PROCESSORS: ReadonlyArray<readonly [number, (context: BrokerContext) => Rp
   [RequestCode.DLQ_RESEND, dlqResendProcessor],
   [RequestCode.DLQ_PURGE, dlqPurgeProcessor],
   [RequestCode.RESET_OFFSET, resetOffsetProcessor],
+  [RequestCode.POP_MESSAGE, popMessageProcessor],
+  [RequestCode.ACK_MESSAGE, ackMessageProcessor],
+  [RequestCode.CHANGE_INVISIBLE_TIME, changeInvisibleTimeProcessor],
 ];
 
 function formatAddress(host: string, port: number): string {
@@ -102,6 +109,8 @@ export class Broker {
   delay: DelayService | undefined;
   /** Retry with backoff and dead letters of consumer groups. */
   retry: RetryService | undefined;
+  /** Pop consumption: in-flight checkpoints, held pops, redelivery of expired pops. */
+  pop: PopService | undefined;
   private transactions: { close(): Promise<void> } | undefined;
   private context!: BrokerContext;
   private registrar!: NameServerRegistrar;
@@ -175,6 +184,7 @@ export class Broker {
     this.transactions = await openTransactions(this.context);
     this.delay = await openDelay(this.context);
     this.retry = await openRetry(this.context);
+    this.pop = await openPop(this.context);
     for (const [code, create] of PROCESSORS) this.handlers.set(code, create(this.context));
     this.unsubscribeStore = this.store.onMessagesAvailable((topic, queueId, maxOffset) => this.longPolling.messagesAvailable(topic, queueId, maxOffset));
     this.every(options.offsetPersistIntervalMs, () => {
@@ -266,12 +276,14 @@ export class Broker {
     const unregister: UnregisterBrokerRequestHeader = { clusterName, brokerName, brokerId, brokerAddr: this.address };
     const drain = async () => {
       this.longPolling.wakeAll();
+      this.pop?.wakeAll();
       await this.drainConnections(Date.now() + this.options.closeGraceMs);
       await this.server.close(0);
     };
     await Promise.all([drain(), this.registrar.stop(unregister)]);
     this.consumers.close();
     this.unsubscribeStore?.();
+    await this.pop?.close();
     await this.delay?.close();
     await this.transactions?.close();
     await this.offsets.persist();

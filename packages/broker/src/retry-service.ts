@@ -40,6 +40,8 @@ export interface SendBackArgs {
   reconsumeTimes?: number;
   /** Failures of those in-place retries, oldest first, added to the history before this one. */
   history?: ReadonlyArray<readonly [number, string]>;
+  /** When the retry is due (default: now + its backoff level); at or before now it is stored on the retry topic at once. */
+  deliverAt?: number;
 }
 
 /**
@@ -144,8 +146,10 @@ export class RetryService {
     const topic = retryTopicOf(group);
     const { created } = await this.ensureTopic(topic);
     if (created) void this.context.registrar.registerSoon();
-    const deliverAt = now + backoffMs(this.levels, reconsumeTimes, args.delayLevel);
-    await delayOf(this.context).deliverAt(this.copy(message, record, topic, 0, reconsumeTimes + 1, system), topic, 0, deliverAt);
+    const deliverAt = args.deliverAt ?? now + backoffMs(this.levels, reconsumeTimes, args.delayLevel);
+    const retry = this.copy(message, record, topic, 0, reconsumeTimes + 1, system);
+    if (deliverAt <= now) await this.context.store.append(retry);
+    else await delayOf(this.context).deliverAt(retry, topic, 0, deliverAt);
     this.counters.retried++;
     return { outcome: 'RETRY', reconsumeTimes: reconsumeTimes + 1, deliverAt, topic };
   }

@@ -29,6 +29,8 @@ export const ProtocolErrorCode = {
   MESSAGE_ID_INVALID: 'MESSAGE_ID_INVALID',
   /** A subscription filter expression (SQL subset) is malformed; the message gives the position of the problem. */
   FILTER_EXPRESSION_INVALID: 'FILTER_EXPRESSION_INVALID',
+  /** A pop receipt handle string is malformed or names no in-flight message of the group. */
+  RECEIPT_HANDLE_INVALID: 'RECEIPT_HANDLE_INVALID',
 } as const;
 
 /** Transport-level failures of a request; all but ABORTED may succeed on a retry or on another server. */

@@ -27,6 +27,8 @@ export * from './rpc-headers.js';
 export * from './rpc-headers-delay.js';
 export * from './rpc-headers-txn.js';
 export * from './rpc-headers-consume.js';
+export * from './rpc-headers-pop.js';
+export * from './receipt-handle.js';
 export * from './rpc-headers-lock.js';
 export * from './crc32-range.js';
 export * from './record-message.js';

@@ -58,7 +58,13 @@ export const RequestCode = {
   RESET_OFFSET: 85,
   /** Broker → consumer (oneway): your group's offsets were reset; drop cached messages and re-read offsets. */
   NOTIFY_OFFSET_RESET: 86,
-  // 90-99: pop consumption (reserved)
+  // 90-99: pop consumption (headers in rpc-headers-pop.ts)
+  /** Simple consumer → broker: take up to maxCount visible messages, invisible to the group for invisibleMs. */
+  POP_MESSAGE: 90,
+  /** Simple consumer → broker: a popped message is processed (by its receipt handle). */
+  ACK_MESSAGE: 91,
+  /** Simple consumer → broker: restart a popped message's invisibility from now; answers a new receipt handle. */
+  CHANGE_INVISIBLE_TIME: 92,
   // 100-109: name server
   REGISTER_BROKER: 100,
   UNREGISTER_BROKER: 101,

@@ -39,7 +39,11 @@ export const ResponseCode = {
   /** No half message (pending or resolved) at that offset with that message id. */
   TRANSACTION_NOT_FOUND: 70,
   // 80-89: retry and dead-letter queues (reserved)
-  // 90-99: pop consumption (reserved)
+  // 90-99: pop consumption
+  /** The receipt handle's invisible time has passed: the message is (or will be) delivered again. */
+  RECEIPT_HANDLE_EXPIRED: 90,
+  /** The receipt handle was replaced by changeInvisibleDuration (use the new one), or the message was acknowledged. */
+  RECEIPT_HANDLE_STALE: 91,
   // 100-109: name server (reserved)
   // 110+: admin (reserved)
 } as const;

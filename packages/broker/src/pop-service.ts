@@ -1,0 +1,365 @@
+import { randomBytes } from 'node:crypto';
+import type { ConsumeFromWhere, RecordSections, SqlFilter } from '@litemq/protocol';
+import {
+  ProtocolError, RecordField, ResponseCode, TopicPerm, concatRecords, emptySections, encodeReceiptHandle, parseReceiptHandle,
+  readMessageId, readRecordSections, readU64, retryTopicOf, rpcFailure,
+} from '@litemq/protocol';
+import type { BrokerContext } from './broker-context.js';
+import { queueRange } from './broker-context.js';
+import { delayOf } from './delay-service.js';
+import { KeyedLock } from './keyed-lock.js';
+import type { PopCheckpoint, StoredCheckpoint } from './pop-checkpoint.js';
+import { POP_REVIVE_TOPIC, encodeCheckpoint, storedCheckpoint } from './pop-checkpoint.js';
+import { PopReviver } from './pop-reviver.js';
+import { PopWaiters } from './pop-waiters.js';
+
+/** The filter of one subscribed topic, as the broker applies it (exactly: tags compared as strings). */
+export interface PopFilter {
+  topic: string;
+  /** Exact tags (undefined: every tag) and their hashes for the consume-queue read. */
+  tags: ReadonlySet<string> | undefined;
+  tagHashes: ReadonlySet<number> | undefined;
+  sql: SqlFilter | undefined;
+}
+
+export interface PopArgs {
+  group: string;
+  subscriptions: readonly PopFilter[];
+  maxCount: number;
+  maxBytes: number;
+  invisibleMs: number;
+  fromWhere: ConsumeFromWhere;
+  timestamp: number;
+  maxReconsumeTimes: number | undefined;
+}
+
+export interface PopResult {
+  /** The popped records, exactly as stored, in order. */
+  records: Buffer[];
+  handles: string[];
+  /** Earliest end of invisibility among them (0 when none). */
+  invisibleUntil: number;
+}
+
+interface PopQueue {
+  topic: string;
+  queueId: number;
+  /** undefined for the group's retry queue: its messages matched when first delivered. */
+  filter: PopFilter | undefined;
+}
+
+/** Reads skipped in one queue when filters match nothing, before moving on. */
+const MAX_FILTERED_READS = 8;
+/** Entries read at once from a queue with a tag or SQL filter. */
+const FILTERED_READ_COUNT = 64;
+const SWEEP_INTERVAL_MS = 10_000;
+
+function invalidHandle(message: string): never {
+  throw rpcFailure(ResponseCode.INVALID_REQUEST, message, 'RECEIPT_HANDLE_INVALID');
+}
+
+/**
+ * Pop consumption on one broker (design: docs/architecture.md, "Pop consumption").
+ *
+ * A pop takes messages from the group's consume offset of each queue, under an in-process lock per
+ * (group, topic, queue) so concurrent pops never take the same range, and moves the offset past them at once. Each
+ * popped message gets a checkpoint record: a delayed record for `%POP_REVIVE%` due at the end of its invisible time,
+ * appended to the log (through the timer topic) and scheduled in the timer store before the pop is answered. Its
+ * commit-log offset and id make the receipt handle. Ack cancels the checkpoint's timer (a persisted tombstone);
+ * changeInvisibleDuration appends a new checkpoint, then cancels the old one. A checkpoint still live at its time
+ * reaches `%POP_REVIVE%`, where the PopReviver redelivers the message through the retry service. So the in-flight
+ * state is the timer store's (on disk) plus tombstones of acknowledged handles until their time: memory per
+ * in-flight message is bounded, and a crash leads to redelivery, never to a lost message.
+ */
+export class PopService {
+  /** Counters for status and tests. */
+  readonly counters = { popped: 0, acked: 0, changed: 0 };
+  readonly waiters: PopWaiters;
+  private readonly locks = new KeyedLock();
+  private readonly sections: RecordSections = emptySections();
+  /** Checkpoint ids replaced by changeInvisibleDuration → their old end of invisibility (dropped after it). */
+  private readonly superseded = new Map<string, number>();
+  /** Checkpoint ids with a changeInvisibleDuration in progress. */
+  private readonly changing = new Set<string>();
+  private rotation = 0;
+  private readonly unsubscribe: () => void;
+  private readonly sweepTimer: NodeJS.Timeout;
+
+  private constructor(private readonly context: BrokerContext, readonly reviver: PopReviver) {
+    this.waiters = new PopWaiters(context.options.maxHeldPullsPerConnection);
+    this.unsubscribe = context.store.onMessagesAvailable((topic) => {
+      this.waiters.messagesAvailable(topic);
+      if (topic === POP_REVIVE_TOPIC) reviver.trigger();
+    });
+    this.sweepTimer = setInterval(() => this.sweep(), SWEEP_INTERVAL_MS);
+    this.sweepTimer.unref();
+  }
+
+  static async open(context: BrokerContext): Promise<PopService> {
+    const service = new PopService(context, await PopReviver.open(context));
+    service.reviver.trigger(); // checkpoints that came due while the broker was down
+    return service;
+  }
+
+  // --- pop ---------------------------------------------------------------------------------------------
+
+  /** The queues a pop visits on this broker: every readable queue of its topics, and the group's retry queue. */
+  private queuesOf(args: PopArgs): PopQueue[] {
+    const out: PopQueue[] = [];
+    for (const filter of args.subscriptions) {
+      const config = this.context.topics.get(filter.topic);
+      if (!config || (config.perm & TopicPerm.READ) === 0) continue;
+      for (let queueId = 0; queueId < config.readQueueNums; queueId++) out.push({ topic: filter.topic, queueId, filter });
+    }
+    const retryTopic = retryTopicOf(args.group);
+    if (this.context.store.queueOffsets(retryTopic, 0)) out.push({ topic: retryTopic, queueId: 0, filter: undefined });
+    return out;
+  }
+
+  /** Topics whose new messages may make something visible to this pop. */
+  topicsOf(args: PopArgs): string[] {
+    return [...args.subscriptions.map((filter) => filter.topic), retryTopicOf(args.group)];
+  }
+
+  /** True when any queue of the pop has messages past the group's offset (a pop would read something). */
+  hasVisible(args: PopArgs): boolean {
+    for (const queue of this.queuesOf(args)) {
+      const range = this.context.store.queueOffsets(queue.topic, queue.queueId);
+      if (!range) continue;
+      const committed = this.context.offsets.committed(args.group, queue.topic, queue.queueId);
+      if (committed < 0 ? range.maxOffset > range.minOffset : committed < range.maxOffset) return true;
+    }
+    return false;
+  }
+
+  /** Pops up to maxCount visible messages, visiting the queues in a rotating order. */
+  async pop(args: PopArgs): Promise<PopResult> {
+    const queues = this.queuesOf(args);
+    const out: PopResult = { records: [], handles: [], invisibleUntil: 0 };
+    const budget = { count: args.maxCount, bytes: args.maxBytes };
+    const start = queues.length === 0 ? 0 : this.rotation++ % queues.length;
+    for (let i = 0; i < queues.length && budget.count > 0 && budget.bytes > 0; i++) {
+      const queue = queues[(start + i) % queues.length]!;
+      await this.locks.run(`${args.group}\u0000${queue.topic}\u0000${queue.queueId}`, () => this.popQueue(args, queue, budget, out));
+    }
+    if (this.rotation >= Number.MAX_SAFE_INTEGER) this.rotation = 0;
+    return out;
+  }
+
+  private async startOffset(args: PopArgs, queue: PopQueue): Promise<number> {
+    const { minOffset, maxOffset } = queueRange(this.context, queue.topic, queue.queueId);
+    // A retry queue holds only this group's redeliveries: all of it, whatever fromWhere says.
+    if (queue.filter === undefined) return minOffset;
+    switch (args.fromWhere) {
+      case 'FIRST_OFFSET':
+        return minOffset;
+      case 'LAST_OFFSET':
+        return maxOffset;
+      case 'TIMESTAMP': {
+        const offset = await this.context.store.getOffsetByTime(queue.topic, queue.queueId, args.timestamp);
+        return Math.min(Math.max(offset, minOffset), maxOffset);
+      }
+    }
+  }
+
+  /** One queue, under its lock: read from the group's offset, checkpoint what matches, move the offset past the read. */
+  private async popQueue(args: PopArgs, queue: PopQueue, budget: { count: number; bytes: number }, out: PopResult): Promise<void> {
+    const { store, offsets } = this.context;
+    const { group } = args;
+    let offset = offsets.committed(group, queue.topic, queue.queueId);
+    if (offset < 0) {
+      offset = await this.startOffset(args, queue);
+      offsets.commit(group, queue.topic, queue.queueId, offset);
+    }
+    for (let reads = 0; reads < MAX_FILTERED_READS; reads++) {
+      // With a filter, read ahead (a few entries per read would crawl through unmatched messages) and trim below.
+      const filtered = queue.filter?.tags !== undefined || queue.filter?.sql !== undefined;
+      const maxCount = filtered ? Math.max(budget.count, FILTERED_READ_COUNT) : budget.count;
+      const result = await store.read(queue.topic, queue.queueId, offset, { maxCount, maxBytes: budget.bytes, tagHashes: queue.filter?.tagHashes });
+      if (result.status === 'OFFSET_TOO_SMALL' || result.status === 'NO_MATCHED_MESSAGE' || result.status === 'OFFSET_OVERFLOW') {
+        // Retention moved the start, every read entry was filtered out, or the offset is past the end (reset): move on.
+        offset = result.status === 'OFFSET_OVERFLOW' ? result.maxOffset : result.nextOffset;
+        offsets.commit(group, queue.topic, queue.queueId, offset);
+        if (result.status === 'OFFSET_OVERFLOW' || offset >= result.maxOffset) return;
+        continue;
+      }
+      if (result.status !== 'FOUND') return;
+      let kept = this.matching(result.records, queue.filter);
+      let nextOffset = result.nextOffset;
+      if (kept.length > budget.count) {
+        kept = kept.slice(0, budget.count);
+        nextOffset = readU64(result.records, kept.at(-1)![0] + RecordField.QUEUE_OFFSET) + 1;
+      }
+      if (kept.length > 0) await this.checkpoint(args, queue, result.records, kept, out);
+      offset = nextOffset;
+      offsets.commit(group, queue.topic, queue.queueId, offset);
+      budget.count -= kept.length;
+      budget.bytes -= kept.reduce((sum, [start, end]) => sum + end - start, 0);
+      if (kept.length > 0 || offset >= result.maxOffset || budget.count <= 0 || budget.bytes <= 0) return;
+    }
+  }
+
+  /** [start, end] of each record that matches the filter exactly. */
+  private matching(records: Buffer, filter: PopFilter | undefined): Array<[number, number]> {
+    const kept: Array<[number, number]> = [];
+    const sections = this.sections;
+    for (let at = 0; at < records.length; at += sections.totalSize) {
+      readRecordSections(records, at, records.length, sections, Number.MAX_SAFE_INTEGER);
+      if (filter?.tags) {
+        if (sections.tagsLength === 0) continue;
+        if (!filter.tags.has(records.toString('utf8', sections.tagsStart, sections.tagsStart + sections.tagsLength))) continue;
+      }
+      if (filter?.sql && !filter.sql.matchesRecord(records, sections)) continue;
+      kept.push([at, at + sections.totalSize]);
+    }
+    return kept;
+  }
+
+  /** Appends (through the timer) and schedules one checkpoint per kept record; adds the records and handles to `out`. */
+  private async checkpoint(args: PopArgs, queue: PopQueue, records: Buffer, kept: Array<[number, number]>, out: PopResult): Promise<void> {
+    const ids = randomBytes(16 * kept.length);
+    const invisibleUntil = Date.now() + args.invisibleMs;
+    const checkpoints = kept.map(([start], i) => {
+      const checkpoint: PopCheckpoint = {
+        group: args.group, topic: queue.topic, queueId: queue.queueId, queueOffset: readU64(records, start + RecordField.QUEUE_OFFSET),
+        commitLogOffset: readU64(records, start + RecordField.COMMIT_LOG_OFFSET), msgId: readMessageId(records, start + RecordField.MSG_ID),
+        maxReconsumeTimes: args.maxReconsumeTimes, invisibleMs: args.invisibleMs,
+      };
+      return encodeCheckpoint(checkpoint, ids.subarray(i * 16, i * 16 + 16), invisibleUntil);
+    });
+    const offsets = await this.appendCheckpoints(checkpoints);
+    const { brokerName } = this.context.options;
+    kept.forEach(([start, end], i) => {
+      out.records.push(records.subarray(start, end));
+      out.handles.push(encodeReceiptHandle({ brokerName, checkpointOffset: offsets[i]!, checkpointId: ids.toString('hex', i * 16, i * 16 + 16), invisibleUntil }));
+    });
+    if (out.invisibleUntil === 0 || invisibleUntil < out.invisibleUntil) out.invisibleUntil = invisibleUntil;
+    this.counters.popped += kept.length;
+  }
+
+  /** Stores checkpoint records durably (in the log and the timer store) with one append; their commit-log offsets. */
+  private async appendCheckpoints(checkpoints: Buffer[]): Promise<number[]> {
+    const delay = delayOf(this.context);
+    const prepared = delay.prepareSend(checkpoints.length === 1 ? checkpoints[0]! : concatRecords(checkpoints));
+    const result = await this.context.store.append(prepared.body);
+    delay.afterAppend(prepared, result);
+    return result.commitLogOffsets;
+  }
+
+  // --- ack and change ----------------------------------------------------------------------------------
+
+  /** The live checkpoint a handle names, for `group`; INVALID_REQUEST RECEIPT_HANDLE_INVALID otherwise. */
+  private async load(group: string, text: string): Promise<{ id: string; stored: StoredCheckpoint }> {
+    let handle;
+    try {
+      handle = parseReceiptHandle(text);
+    } catch (error) {
+      if (error instanceof ProtocolError) invalidHandle(error.message);
+      throw error;
+    }
+    const { brokerName } = this.context.options;
+    if (handle.brokerName !== brokerName) invalidHandle(`the receipt handle was issued by broker ${handle.brokerName}, not ${brokerName}`);
+    const record = await this.context.store.readRecordAt(handle.checkpointOffset);
+    const stored = record && storedCheckpoint(record, handle.checkpointId);
+    if (!stored) invalidHandle(`no pop checkpoint ${handle.checkpointId} at offset ${handle.checkpointOffset} on broker ${brokerName} (not issued here, or removed by retention)`);
+    if (stored.checkpoint.group !== group) invalidHandle(`the receipt handle belongs to group ${stored.checkpoint.group}, not ${group}`);
+    return { id: handle.checkpointId, stored };
+  }
+
+  private expired(stored: StoredCheckpoint): never {
+    const { checkpoint, invisibleUntil } = stored;
+    throw rpcFailure(
+      ResponseCode.RECEIPT_HANDLE_EXPIRED,
+      `message ${checkpoint.msgId} became visible again at ${new Date(invisibleUntil).toISOString()}: it is delivered again (to any consumer of group ${checkpoint.group})`,
+    );
+  }
+
+  private replaced(id: string): never {
+    throw rpcFailure(ResponseCode.RECEIPT_HANDLE_STALE, `receipt handle ${id} was replaced by changeInvisibleDuration: use the handle it returned`);
+  }
+
+  /** ACK_MESSAGE: the message is processed; idempotent while the handle is valid. */
+  async ack(group: string, handle: string): Promise<{ msgId: string }> {
+    const { id, stored } = await this.load(group, handle);
+    if (this.superseded.has(id)) this.replaced(id);
+    const timers = delayOf(this.context).timers;
+    if (Date.now() >= stored.invisibleUntil) this.expired(stored);
+    if (!timers.isCancelled(id)) {
+      timers.cancel(id, stored.invisibleUntil);
+      this.counters.acked++;
+    }
+    return { msgId: stored.checkpoint.msgId };
+  }
+
+  /** CHANGE_INVISIBLE_TIME: a new checkpoint due `invisibleMs` from now replaces the handle's. */
+  async changeInvisible(group: string, handle: string, invisibleMs: number): Promise<{ handle: string; invisibleUntil: number; msgId: string }> {
+    const { id, stored } = await this.load(group, handle);
+    const { checkpoint } = stored;
+    const timers = delayOf(this.context).timers;
+    if (this.superseded.has(id)) this.replaced(id);
+    if (Date.now() >= stored.invisibleUntil) this.expired(stored);
+    if (this.changing.has(id)) throw rpcFailure(ResponseCode.RECEIPT_HANDLE_STALE, `receipt handle ${id} is being changed by another request`);
+    if (timers.isCancelled(id)) throw rpcFailure(ResponseCode.RECEIPT_HANDLE_STALE, `message ${checkpoint.msgId} was already acknowledged`);
+    this.changing.add(id);
+    try {
+      const newId = randomBytes(16);
+      const invisibleUntil = Date.now() + invisibleMs;
+      const [offset] = await this.appendCheckpoints([encodeCheckpoint({ ...checkpoint, invisibleMs }, newId, invisibleUntil)]);
+      const newIdHex = newId.toString('hex').toUpperCase();
+      // Acknowledged, or visible again, while the new checkpoint was written: the old handle decides; drop the new one.
+      if (timers.isCancelled(id)) {
+        timers.cancel(newIdHex, invisibleUntil);
+        throw rpcFailure(ResponseCode.RECEIPT_HANDLE_STALE, `message ${checkpoint.msgId} was acknowledged meanwhile`);
+      }
+      if (Date.now() >= stored.invisibleUntil) {
+        timers.cancel(newIdHex, invisibleUntil);
+        this.expired(stored);
+      }
+      timers.cancel(id, stored.invisibleUntil);
+      this.superseded.set(id, stored.invisibleUntil);
+      this.counters.changed++;
+      const next = encodeReceiptHandle({ brokerName: this.context.options.brokerName, checkpointOffset: offset!, checkpointId: newIdHex, invisibleUntil });
+      return { handle: next, invisibleUntil, msgId: checkpoint.msgId };
+    } finally {
+      this.changing.delete(id);
+    }
+  }
+
+  /** Forgets replaced handles whose old invisible time is over (they answer EXPIRED from then on). */
+  private sweep(): void {
+    const now = Date.now();
+    for (const [id, until] of this.superseded) if (until <= now) this.superseded.delete(id);
+  }
+
+  /** Replaced handles still remembered (status and tests). */
+  get supersededCount(): number {
+    return this.superseded.size;
+  }
+
+  /** Answers every held pop (shutdown begins). */
+  wakeAll(): void {
+    this.waiters.wakeAll();
+  }
+
+  async close(): Promise<void> {
+    this.unsubscribe();
+    clearInterval(this.sweepTimer);
+    this.waiters.wakeAll();
+    await this.reviver.close();
+  }
+}
+
+const services = new WeakMap<BrokerContext, PopService>();
+
+/** Opens the broker's PopService (after the delay and retry services) and registers it for the processors. */
+export async function openPop(context: BrokerContext): Promise<PopService> {
+  const service = await PopService.open(context);
+  services.set(context, service);
+  return service;
+}
+
+export function popOf(context: BrokerContext): PopService {
+  const service = services.get(context);
+  if (!service) throw rpcFailure(ResponseCode.SERVICE_NOT_AVAILABLE, 'pop consumption is not available on this broker');
+  return service;
+}
