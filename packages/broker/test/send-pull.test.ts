@@ -92,16 +92,26 @@ describe('send and pull', () => {
     expect(broker.heldPulls).toBe(0);
   });
 
-  it('keeps holding a filtered pull until a matching message arrives', async () => {
+  it('answers a held filtered pull with the moved offset when only non-matching messages arrive', async () => {
     const broker = await startBroker();
     const consumer = client();
     const producer = client();
     await producer.request(broker.address, RequestCode.CREATE_TOPIC, { topic: 'f', readQueueNums: 1, writeQueueNums: 1, perm: 6 });
-    const held = pull(consumer, broker.address, { topic: 'f', offset: 0, suspendMs: 10_000, tagHashes: [tagHash('wanted')] });
+    const filter = { topic: 'f', suspendMs: 10_000, tagHashes: [tagHash('wanted')] };
+    const held = pull(consumer, broker.address, { ...filter, offset: 0 });
     await expect.poll(() => broker.heldPulls).toBe(1);
+    const started = Date.now();
     await producer.request(broker.address, RequestCode.SEND_MESSAGE, {}, record('f', 'other', 0, { tags: 'other' }));
+    // Answered at once (not at the 10 s timeout) so the consumer can move and commit past the skipped record.
+    const skipped = await held;
+    expect(skipped.code).toBe(ResponseCode.PULL_NOT_FOUND);
+    expect(skipped.header.nextOffset).toBe(1);
+    expect(Date.now() - started).toBeLessThan(5_000);
+    // The next pull, from the moved offset, is held until a matching message arrives.
+    const heldAgain = pull(consumer, broker.address, { ...filter, offset: 1 });
+    await expect.poll(() => broker.heldPulls).toBe(1);
     await producer.request(broker.address, RequestCode.SEND_MESSAGE, {}, record('f', 'yes', 0, { tags: 'wanted' }));
-    const reply = await held;
+    const reply = await heldAgain;
     expect(reply.code).toBe(ResponseCode.SUCCESS);
     expect(decodeRecords(reply.body).map((message) => message.body.toString())).toEqual(['yes']);
     expect(reply.header.nextOffset).toBe(2);

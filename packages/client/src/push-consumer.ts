@@ -531,8 +531,10 @@ export class PushConsumer implements AsyncDisposable, AsyncIterable<ReceivedMess
         if (nextOffset !== undefined && nextOffset > pq.nextOffset) pq.nextOffset = nextOffset;
         if (pq.hasReady) this.markReady(pq);
       } else if (frame.code === ResponseCode.PULL_NOT_FOUND) {
-        if (nextOffset !== undefined && nextOffset > pq.nextOffset) pq.nextOffset = nextOffset;
-        if (Date.now() - startedAt < QUICK_EMPTY_PULL_MS && this.suspendMs > 0) {
+        // An answer that moved the offset (the broker skipped records our filter rejects) is not a quick empty pull.
+        const moved = nextOffset !== undefined && nextOffset > pq.nextOffset;
+        if (moved) pq.nextOffset = nextOffset;
+        else if (Date.now() - startedAt < QUICK_EMPTY_PULL_MS && this.suspendMs > 0) {
           await sleep(QUICK_EMPTY_PULL_MS * 5, pq.abort.signal).catch(() => undefined);
         }
       } else if (frame.code === ResponseCode.PULL_OFFSET_MOVED) {

@@ -98,13 +98,12 @@ export function pullMessageProcessor(context: BrokerContext): RpcHandler {
           if (args.offset > 0) return pullReply(ResponseCode.PULL_OFFSET_MOVED, 0, 0, 0);
           break;
         case 'NO_MATCHED_MESSAGE':
-          // Everything read was filtered out: move past it, and keep reading while there is more.
+          // Everything read was filtered out: move past it, and keep reading while there is more. At the end,
+          // answer now rather than hold: the consumer learns the new offset and can commit it (RocketMQ's
+          // PULL_RETRY_IMMEDIATELY), so a group whose filter rejects the tail of a queue shows no false lag.
           args.offset = result.nextOffset;
-          if (result.nextOffset < result.maxOffset) {
-            if (reads + 1 < MAX_FILTERED_READS) continue;
-            return pullReply(ResponseCode.PULL_NOT_FOUND, result.nextOffset, result.minOffset, result.maxOffset);
-          }
-          break;
+          if (result.nextOffset < result.maxOffset && reads + 1 < MAX_FILTERED_READS) continue;
+          return pullReply(ResponseCode.PULL_NOT_FOUND, result.nextOffset, result.minOffset, result.maxOffset);
         case 'NO_NEW_MESSAGE':
           break;
       }
