@@ -89,9 +89,10 @@ export class ConsumerManager {
     }
   }
 
-  /** Client ids of a group, sorted (the order clients allocate queues by). */
-  clientIds(group: string): string[] {
-    return [...(this.groups.get(group)?.keys() ?? [])].sort();
+  /** Client ids of a group, sorted (the order clients allocate queues by); with `consumeModel`, only those members. */
+  clientIds(group: string, consumeModel?: ConsumeModel): string[] {
+    const members = [...(this.groups.get(group)?.values() ?? [])];
+    return members.filter((member) => consumeModel === undefined || member.consumeModel === consumeModel).map((member) => member.clientId).sort();
   }
 
   members(group: string): ConsumerMember[] {

@@ -80,4 +80,36 @@ describe('consumer groups', () => {
     expect(badModel.code).toBe(ResponseCode.INVALID_REQUEST);
     expect(String(badModel.header.error)).toContain('consumeModel');
   });
+
+  it('keeps broadcasting members listed but out of queue allocation, offset resets and retry topics', async () => {
+    const broker = await startBroker();
+    const resets = { clustering: 0, broadcasting: 0 };
+    const connect = (model: keyof typeof resets) =>
+      client({ onRequest: (frame: Frame) => void (frame.code === RequestCode.NOTIFY_OFFSET_RESET && resets[model]++) });
+    const clustering = connect('clustering');
+    const broadcasting = connect('broadcasting');
+    await clustering.request(broker.address, RequestCode.CREATE_TOPIC, { topic: 'orders', readQueueNums: 2, writeQueueNums: 2, perm: 6 });
+    const broadcastHeartbeat = (group: string): HeartbeatRequestHeader => ({
+      clientId: 'client-b',
+      producerGroups: [],
+      consumers: [{ group, consumeModel: 'BROADCASTING', fromWhere: 'FIRST_OFFSET', subscriptions: [{ topic: 'orders', expression: '*' }] }],
+    });
+    expectSuccess(await broadcasting.request(broker.address, RequestCode.HEARTBEAT, broadcastHeartbeat('only-broadcast')));
+    expect(broker.topics.get('%RETRY%only-broadcast')).toBeUndefined();
+    expect(broker.consumers.members('only-broadcast').map((m) => m.consumeModel)).toEqual(['BROADCASTING']);
+
+    // A group mixing both models: clustering members must not hand queues to the broadcasting one.
+    expectSuccess(await clustering.request(broker.address, RequestCode.HEARTBEAT, heartbeat('client-a')));
+    expectSuccess(await broadcasting.request(broker.address, RequestCode.HEARTBEAT, broadcastHeartbeat('cg')));
+    expect(broker.consumers.clientIds('cg')).toEqual(['client-a', 'client-b']);
+    const list = expectSuccess(await clustering.request(broker.address, RequestCode.GET_CONSUMER_LIST, { group: 'cg' })).header.clientIds;
+    expect(list).toEqual(['client-a']);
+
+    const reset = expectSuccess(await clustering.request(broker.address, RequestCode.RESET_OFFSET, { group: 'cg', target: 'EARLIEST', topic: 'orders' }));
+    expect(reset.header.notifiedClients).toBe(1);
+    await waitFor(() => resets.clustering === 1, 10_000, 'the clustering member to be told of the reset');
+    // Both connections are served in order: a round trip on the broadcasting one after the reset proves it got none.
+    expectSuccess(await broadcasting.request(broker.address, RequestCode.HEARTBEAT, broadcastHeartbeat('cg')));
+    expect(resets.broadcasting).toBe(0);
+  });
 });

@@ -22,6 +22,12 @@ export const ClientErrorCode = {
   ABORTED: 'ABORTED',
   /** A transaction had already been resolved the other way (by a check-back, the exhaustion policy or an operator). */
   TRANSACTION_CONFLICT: 'TRANSACTION_CONFLICT',
+  /** A broadcasting consumer's local offset file is not a valid offset file (delete it to start over). */
+  OFFSET_STORE_CORRUPT: 'OFFSET_STORE_CORRUPT',
+  /** Another live process on this host holds the same local offset file (same instanceName, group and dir). */
+  OFFSET_STORE_LOCKED: 'OFFSET_STORE_LOCKED',
+  /** The local offset file or its directory cannot be read or written (permissions, disk...). */
+  OFFSET_STORE_FAILED: 'OFFSET_STORE_FAILED',
 } as const;
 
 export type ClientErrorCode = (typeof ClientErrorCode)[keyof typeof ClientErrorCode];

@@ -5,6 +5,7 @@ export type { LocalTransactionExecutor, SendInTransactionResult, TransactionChec
 export type { SendResult, SendStatus } from './send-result.js';
 export { PushConsumer } from './push-consumer.js';
 export type { MessageHandler, PushConsumerOptions } from './push-consumer.js';
+export type { MessageModel } from './broadcast.js';
 export { Admin } from './admin.js';
 export { CronAdmin } from './admin-cron.js';
 export type { CronJobInfo, CronJobSpec, CronTarget } from './admin-cron.js';

@@ -40,6 +40,9 @@ import type { SubscriptionFilter, TagFilter } from './tag-expression.js';
 import { parseSubscription, parseTagExpression } from './tag-expression.js';
 import { SerialTrigger, checkInteger, checkNameServers, createClientId, sleep } from './util.js';
 import { RetriedMessage, failureReasonOf, isRetryTopic } from './retry-message.js';
+import type { BroadcastSettings, MessageModel } from './broadcast.js';
+import { broadcastGivesUp, broadcastSettingsOf, commitLocally } from './broadcast.js';
+import { LocalOffsetStore } from './local-offset-store.js';
 
 export type MessageHandler = (message: ReceivedMessage) => Promise<void> | void;
 
@@ -77,6 +80,20 @@ export interface PushConsumerOptions {
    * (`undefined` = the group's); a message's own `$maxReconsumeTimes` system property wins over both.
    */
   maxReconsumeTimes?: number | ((message: ReceivedMessage) => number | undefined);
+  /**
+   * `clustering` (default): the group's members divide the queues; offsets are committed to the brokers.
+   * `broadcasting`: every instance reads every queue of its topics and keeps its own offsets in a local file
+   * (`<offsetStoreDir>/<instanceName>/<group>.json`); failed messages are retried in place up to
+   * maxReconsumeTimes (default 3 here) and then skipped, never sent to the broker; admin offset resets do not apply.
+   */
+  messageModel?: MessageModel;
+  /** Broadcasting: directory of the local offset files. Default `~/.litemq/offsets`. */
+  offsetStoreDir?: string;
+  /**
+   * Broadcasting: this instance's stable name, part of its offset file's path, so it must stay the same across
+   * restarts and differ between instances sharing a host and offsetStoreDir. Default: the host name.
+   */
+  instanceName?: string;
   logger?: ClientLogger;
 }
 
@@ -99,10 +116,14 @@ export function redeliveryDelayMs(failures: number): number {
  * allocation); each member long-polls its queues, delivers messages to a handler (bounded concurrency) or to a
  * `for await` loop, and commits for each queue the lowest offset not yet processed. At-least-once: a handler
  * that throws gets the message again after a backoff, and its offset is never committed past it.
+ * With `messageModel: 'broadcasting'` every instance reads every queue and keeps its offsets in a local file
+ * (broadcast.ts, local-offset-store.ts).
  */
 export class PushConsumer implements AsyncDisposable, AsyncIterable<ReceivedMessage> {
   readonly clientId = createClientId();
   readonly group: string;
+  /** `clustering` (default) or `broadcasting`. */
+  readonly messageModel: MessageModel;
   private readonly rpc: RpcClient;
   private readonly routes: RouteCache;
   private readonly logger: ClientLogger;
@@ -122,6 +143,10 @@ export class PushConsumer implements AsyncDisposable, AsyncIterable<ReceivedMess
   private readonly rebalancer: SerialTrigger;
   private readonly retryMode: 'broker' | 'local';
   private readonly maxReconsumeTimes: PushConsumerOptions['maxReconsumeTimes'];
+  /** Broadcasting: instance name and offset file (undefined in clustering). */
+  private readonly broadcast: BroadcastSettings | undefined;
+  /** Broadcasting: the local offsets, opened by start(). */
+  private localOffsets: LocalOffsetStore | undefined;
   private readonly sendBacks = new Set<Promise<void>>();
   private readonly timers: NodeJS.Timeout[] = [];
   private readonly redeliveryTimers = new Set<NodeJS.Timeout>();
@@ -161,6 +186,8 @@ export class PushConsumer implements AsyncDisposable, AsyncIterable<ReceivedMess
     const max = options.maxReconsumeTimes;
     if (max !== undefined && typeof max !== 'function') checkInteger('maxReconsumeTimes', max, 16, 0, 1000);
     this.maxReconsumeTimes = max;
+    this.broadcast = broadcastSettingsOf(this.group, options);
+    this.messageModel = this.broadcast ? 'broadcasting' : 'clustering';
     this.rpc = new RpcClient({ logger: this.logger, onRequest: (frame, connection) => this.onServerRequest(frame, connection) });
     this.routes = new RouteCache(this.rpc, nameServers, {
       routeRefreshMs: checkInteger('routeRefreshMs', options.routeRefreshMs, DEFAULT_ROUTE_REFRESH_MS, 10),
@@ -191,10 +218,15 @@ export class PushConsumer implements AsyncDisposable, AsyncIterable<ReceivedMess
     if (this.state !== 'new') throw this.state === 'running' ? invalidOptions('the consumer is already started') : clientClosed('consumer');
     if (this.subscriptions.size === 0) throw invalidOptions('subscribe() to at least one topic before start()');
     if (handler !== undefined && typeof handler !== 'function') throw invalidOptions('the handler must be a function');
+    // Broadcasting: take this instance's offset file first (a corrupt or busy file fails start() here).
+    if (this.broadcast) {
+      const { offsetFile, instanceName } = this.broadcast;
+      this.localOffsets = await LocalOffsetStore.open({ path: offsetFile, group: this.group, instanceName, clientId: this.clientId, logger: this.logger });
+    }
     this.handler = handler;
     this.state = 'running';
-    // The group's retry topic: the broker creates and registers it on the first heartbeat.
-    if (this.retryMode === 'broker') this.subscriptions.set(retryTopicOf(this.group), parseTagExpression('*'));
+    // The group's retry topic (clustering only): the broker creates and registers it on the first heartbeat.
+    if (this.retryMode === 'broker' && !this.broadcast) this.subscriptions.set(retryTopicOf(this.group), parseTagExpression('*'));
     this.routes.start();
     for (const topic of this.subscriptions.keys()) {
       if (isRetryTopic(topic)) continue;
@@ -205,6 +237,11 @@ export class PushConsumer implements AsyncDisposable, AsyncIterable<ReceivedMess
     this.every(this.heartbeatIntervalMs, () => void this.heartbeat());
     this.every(this.rebalanceIntervalMs, () => this.requestRebalance());
     this.every(this.commitIntervalMs, () => void this.commitOffsets().catch((error: unknown) => this.logger.warn({ err: error }, 'offset commit failed')));
+  }
+
+  /** Broadcasting: this instance's local offset file (undefined in clustering). */
+  get offsetStorePath(): string | undefined {
+    return this.broadcast?.offsetFile;
   }
 
   /** Queues of the subscribed topics currently assigned to this member (with `includeRetry`, its retry queues too). */
@@ -272,6 +309,7 @@ export class PushConsumer implements AsyncDisposable, AsyncIterable<ReceivedMess
     if (this.running > 0) await new Promise<void>((resolve) => (this.idleWaiter = resolve));
     await Promise.allSettled([...this.sendBacks]);
     await this.commitOffsets().catch((error: unknown) => this.logger.warn({ err: error }, 'final offset commit failed'));
+    await this.localOffsets?.close().catch((error: unknown) => this.logger.warn({ err: error }, 'closing the local offset file failed'));
     await this.unregister();
     this.queues.clear();
     await this.rpc.close();
@@ -303,6 +341,10 @@ export class PushConsumer implements AsyncDisposable, AsyncIterable<ReceivedMess
    */
   private offsetsReset(header: NotifyOffsetResetHeader): void {
     if (this.state !== 'running' || !Array.isArray(header.offsets)) return;
+    if (this.broadcast) {
+      this.logger.info({ group: this.group, brokerName: header.brokerName }, 'offset reset ignored: a broadcasting consumer keeps its own offsets');
+      return;
+    }
     let dropped = 0;
     for (const entry of header.offsets) {
       const key = queueKey({ topic: entry.topic, queueId: entry.queueId, brokerName: header.brokerName });
@@ -334,9 +376,10 @@ export class PushConsumer implements AsyncDisposable, AsyncIterable<ReceivedMess
       consumers: [
         {
           group: this.group,
-          consumeModel: 'CLUSTERING',
+          consumeModel: this.broadcast ? 'BROADCASTING' : 'CLUSTERING',
           fromWhere: this.fromWhere,
-          ...(typeof this.maxReconsumeTimes === 'number' ? { maxReconsumeTimes: this.maxReconsumeTimes } : {}),
+          // A broadcasting instance's retry limit is its own business, not the group's broker-side one.
+          ...(typeof this.maxReconsumeTimes === 'number' && !this.broadcast ? { maxReconsumeTimes: this.maxReconsumeTimes } : {}),
           subscriptions: [...this.subscriptions].map(([topic, filter]) => (filter.sql ? { topic, expression: filter.expression, sql: filter.sql.expression } : { topic, expression: filter.expression })),
         },
       ],
@@ -387,6 +430,11 @@ export class PushConsumer implements AsyncDisposable, AsyncIterable<ReceivedMess
         route = await this.routes.refresh(topic).catch(() => this.routes.get(topic));
       } catch (error) {
         this.logger.warn({ topic, err: error }, 'rebalance: no route');
+        continue;
+      }
+      // Broadcasting: every readable queue, whoever else is in the group (the refreshed route brings new queues).
+      if (this.broadcast) {
+        await this.applyAssignment(topic, route, [...route.readQueues]);
         continue;
       }
       let clientIds: string[];
@@ -447,9 +495,12 @@ export class PushConsumer implements AsyncDisposable, AsyncIterable<ReceivedMess
   }
 
   private async initialOffset(address: string, queue: MessageQueue): Promise<number> {
+    // Broadcasting: this instance's own offset, else consumeFromWhere (the group's broker-side offsets never apply).
+    const local = this.localOffsets?.read(queue);
+    if (local !== undefined) return local;
     const request = (header: { topic: string; queueId: number; group?: string }): Promise<Frame> =>
       this.rpc.request(address, RequestCode.QUERY_OFFSETS, header, undefined, { timeoutMs: this.requestTimeoutMs });
-    let frame = await request({ topic: queue.topic, queueId: queue.queueId, group: this.group });
+    let frame = await request(this.broadcast ? { topic: queue.topic, queueId: queue.queueId } : { topic: queue.topic, queueId: queue.queueId, group: this.group });
     if (frame.code === ResponseCode.OFFSET_NOT_FOUND) frame = await request({ topic: queue.topic, queueId: queue.queueId });
     const header = expectSuccess(frame).header;
     const committed = typeof header.committedOffset === 'number' && frame.code === ResponseCode.SUCCESS ? header.committedOffset : -1;
@@ -487,7 +538,8 @@ export class PushConsumer implements AsyncDisposable, AsyncIterable<ReceivedMess
       }
       const address = this.routes.cached(topic)?.masters.get(brokerName);
       const consumed = pq.consumedOffset();
-      const commitOffset = consumed !== pq.lastCommitted ? consumed : -1;
+      // Broadcasting never commits to the broker (its offsets are this instance's, in the local file).
+      const commitOffset = consumed !== pq.lastCommitted && !this.broadcast ? consumed : -1;
       const header: PullRequestHeader = {
         group: this.group,
         topic,
@@ -658,7 +710,12 @@ export class PushConsumer implements AsyncDisposable, AsyncIterable<ReceivedMess
     entry.failures++;
     // Closing: the message stays uncommitted, so it is delivered again after a restart or by another member.
     if (this.state === 'running') {
-      if (this.retryMode === 'broker') this.sendBack(pq, entry, error);
+      if (this.broadcast) {
+        // Broadcasting: retried in place a bounded number of times, then skipped (never sent to the broker).
+        const where = { queue: queueKey(pq.queue), offset: entry.offset };
+        if (broadcastGivesUp(this.messageOf(pq, entry), entry.failures, this.maxReconsumeTimes, error, this.logger, where)) pq.complete(entry);
+        else this.scheduleRedelivery(pq, entry, error);
+      } else if (this.retryMode === 'broker') this.sendBack(pq, entry, error);
       else this.scheduleRedelivery(pq, entry, error);
     }
     this.finishOne();
@@ -778,6 +835,8 @@ export class PushConsumer implements AsyncDisposable, AsyncIterable<ReceivedMess
 
   /** Commits, per broker in one COMMIT_OFFSET each, the queues whose committable offset moved. */
   private async commitQueues(queues: Iterable<ProcessQueue>): Promise<void> {
+    // Broadcasting: into this instance's local offset file instead.
+    if (this.localOffsets) return commitLocally(this.localOffsets, queues);
     const byAddress = new Map<string, { pqs: ProcessQueue[]; offsets: OffsetCommit[] }>();
     for (const pq of queues) {
       const offset = pq.consumedOffset();

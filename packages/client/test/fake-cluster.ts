@@ -58,6 +58,8 @@ export class FakeBroker {
   readonly commitRequests: Array<{ group: unknown; offsets: unknown }> = [];
   readonly members = new Map<string, Map<string, RpcConnection>>();
   readonly pulls: Array<Record<string, unknown>> = [];
+  /** Every HEARTBEAT header received. */
+  readonly heartbeats: Array<Record<string, unknown>> = [];
   /** Answer the next N SEND frames with this response code. */
   failSends: { count: number; code: number } = { count: 0, code: ResponseCode.SYSTEM_BUSY };
   /** Answer SEND frames with this status code (stored anyway), e.g. FLUSH_DISK_TIMEOUT. */
@@ -102,6 +104,7 @@ export class FakeBroker {
       return {};
     });
     s.register(RequestCode.HEARTBEAT, (frame, connection) => {
+      this.heartbeats.push({ ...frame.header });
       const { clientId, consumers } = frame.header as { clientId: string; consumers: Array<{ group: string }> };
       for (const { group } of consumers) {
         let members = this.members.get(group);

@@ -2,6 +2,7 @@ import type { Command } from 'commander';
 import { PushConsumer, Producer } from '@litemq/client';
 import type { ReceivedMessage } from '@litemq/protocol';
 import { clientCommandLogger } from './client-logger.js';
+import { ServerError, ServerErrorCode } from '../errors.js';
 import { printLine, printLineFlushed } from './print-line.js';
 
 interface SendFlags {
@@ -21,6 +22,9 @@ interface ConsumeFlags {
   expression: string;
   from: 'first' | 'last';
   count?: string;
+  broadcast?: boolean;
+  offsetDir?: string;
+  instanceName?: string;
 }
 
 function nameServersOf(flag: string): string[] {
@@ -82,12 +86,19 @@ export function registerConsume(program: Command): void {
     .option('-e, --expression <tags>', "tag expression: '*' or 'a || b'", '*')
     .option('--from <where>', 'where a new group starts: first | last', 'first')
     .option('--count <n>', 'exit after this many messages')
+    .option('--broadcast', 'broadcasting: this instance reads every message; its offsets stay in a local file')
+    .option('--offset-dir <dir>', 'with --broadcast: directory of the offset files (default ~/.litemq/offsets)')
+    .option('--instance-name <name>', 'with --broadcast: stable name of this instance, part of its offset file path (default: the host name)')
     .action(async (flags: ConsumeFlags) => {
+      if (!flags.broadcast && (flags.offsetDir !== undefined || flags.instanceName !== undefined)) {
+        throw new ServerError(ServerErrorCode.CONFIG_INVALID, '--offset-dir and --instance-name need --broadcast');
+      }
       const consumer = new PushConsumer({
         nameServers: nameServersOf(flags.namesrv),
         group: flags.group,
         logger: clientCommandLogger(),
         consumeFromWhere: flags.from === 'last' ? 'LAST_OFFSET' : 'FIRST_OFFSET',
+        ...(flags.broadcast ? { messageModel: 'broadcasting' as const, offsetStoreDir: flags.offsetDir, instanceName: flags.instanceName } : {}),
       });
       consumer.subscribe(flags.topic, flags.expression);
       const limit = flags.count === undefined ? Infinity : Number(flags.count);

@@ -9,7 +9,7 @@ const TARGETS = ['EARLIEST', 'LATEST', 'TIMESTAMP'] as const;
 /**
  * RESET_OFFSET: sets a group's committed offset of every queue of `topic` (or of every topic the group has
  * offsets for or subscribes to, retry topic excluded) to the earliest, the latest, or the first offset stored at
- * or after `timestamp`. Connected members of the group are told at once (NOTIFY_OFFSET_RESET): they drop what
+ * or after `timestamp`. Connected clustering members of the group are told at once (NOTIFY_OFFSET_RESET): they drop what
  * they cached for those queues and continue from the new offsets; members that are not connected read them
  * when they start.
  */
@@ -46,7 +46,8 @@ export function resetOffsetProcessor(context: BrokerContext): RpcHandler {
     const notify: NotifyOffsetResetHeader = { group, brokerName: context.options.brokerName, offsets };
     const told = new Set<RpcConnection>();
     for (const member of context.consumers.members(group)) {
-      if (member.connection.closed || told.has(member.connection)) continue;
+      // Broadcasting members keep their own offsets locally: a reset does not apply to them.
+      if (member.consumeModel !== 'CLUSTERING' || member.connection.closed || told.has(member.connection)) continue;
       told.add(member.connection);
       member.connection.oneway(RequestCode.NOTIFY_OFFSET_RESET, notify);
     }
