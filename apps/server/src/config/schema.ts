@@ -76,6 +76,8 @@ export const brokerSchema = z
     defaultQueueNums: z.number().int().min(1).max(1024).default(8),
     registerIntervalMs: positiveMs.default(30_000),
     longPollingMaxMs: positiveMs.default(15_000),
+    /** Lease of an orderly consumer's queue lock: a crashed consumer's queues pass to another member this long after its last renewal. */
+    queueLockLeaseMs: z.number().int().min(10).default(60_000),
     maxConnections: z.number().int().positive().default(10_000),
     maxMessageBytes: z.number().int().positive().max(64 * 1024 * 1024).default(4 * 1024 * 1024),
     store: storeSchema.default(storeSchema.parse({})),
