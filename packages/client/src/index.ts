@@ -5,6 +5,8 @@ export type { LocalTransactionExecutor, SendInTransactionResult, TransactionChec
 export type { SendResult, SendStatus } from './send-result.js';
 export { PushConsumer } from './push-consumer.js';
 export type { MessageHandler, PushConsumerOptions } from './push-consumer.js';
+export { ORDERLY_DEFAULT_MAX_RECONSUME_TIMES } from './orderly-consume-service.js';
+export type { OrderlyConsumeOptions } from './orderly-consume-service.js';
 export type { MessageModel } from './broadcast.js';
 export { Admin } from './admin.js';
 export { CronAdmin } from './admin-cron.js';

@@ -34,6 +34,8 @@ import type { MessageQueue } from './message-queue.js';
 import { queueKey } from './message-queue.js';
 import type { CachedMessage } from './process-queue.js';
 import { ProcessQueue } from './process-queue.js';
+import type { OrderlyConsumeOptions } from './orderly-consume-service.js';
+import { OrderlyConsumeService } from './orderly-consume-service.js';
 import type { TopicRoute } from './route-cache.js';
 import { DEFAULT_ROUTE_REFRESH_MS, RouteCache } from './route-cache.js';
 import type { SubscriptionFilter, TagFilter } from './tag-expression.js';
@@ -80,6 +82,13 @@ export interface PushConsumerOptions {
    * (`undefined` = the group's); a message's own `$maxReconsumeTimes` system property wins over both.
    */
   maxReconsumeTimes?: number | ((message: ReceivedMessage) => number | undefined);
+  /**
+   * Orderly consumption (needs a handler): each queue is processed strictly serially, in offset order, while this
+   * member holds the broker's lock on it; a failing message is retried in place (after `suspendMs`) up to
+   * maxReconsumeTimes (default 5 here), then dead-lettered and the queue moves on. The retry topic is not used
+   * and retryMode does not apply. `true` takes the defaults (orderly-consume-service.ts).
+   */
+  orderly?: boolean | OrderlyConsumeOptions;
   /**
    * `clustering` (default): the group's members divide the queues; offsets are committed to the brokers.
    * `broadcasting`: every instance reads every queue of its topics and keeps its own offsets in a local file
@@ -141,6 +150,8 @@ export class PushConsumer implements AsyncDisposable, AsyncIterable<ReceivedMess
   private readonly commitIntervalMs: number;
   private readonly requestTimeoutMs: number;
   private readonly rebalancer: SerialTrigger;
+  /** Orderly consumption: queue locks and serial per-queue delivery (undefined: concurrent). */
+  private readonly orderly: OrderlyConsumeService | undefined;
   private readonly retryMode: 'broker' | 'local';
   private readonly maxReconsumeTimes: PushConsumerOptions['maxReconsumeTimes'];
   /** Broadcasting: instance name and offset file (undefined in clustering). */
@@ -195,6 +206,7 @@ export class PushConsumer implements AsyncDisposable, AsyncIterable<ReceivedMess
       logger: this.logger,
     });
     this.rebalancer = new SerialTrigger(() => this.rebalance());
+    this.orderly = this.createOrderly(options.orderly);
   }
 
   /**
@@ -218,6 +230,7 @@ export class PushConsumer implements AsyncDisposable, AsyncIterable<ReceivedMess
     if (this.state !== 'new') throw this.state === 'running' ? invalidOptions('the consumer is already started') : clientClosed('consumer');
     if (this.subscriptions.size === 0) throw invalidOptions('subscribe() to at least one topic before start()');
     if (handler !== undefined && typeof handler !== 'function') throw invalidOptions('the handler must be a function');
+    if (this.orderly && handler === undefined) throw invalidOptions('an orderly consumer needs a handler: start(handler)');
     // Broadcasting: take this instance's offset file first (a corrupt or busy file fails start() here).
     if (this.broadcast) {
       const { offsetFile, instanceName } = this.broadcast;
@@ -226,7 +239,7 @@ export class PushConsumer implements AsyncDisposable, AsyncIterable<ReceivedMess
     this.handler = handler;
     this.state = 'running';
     // The group's retry topic (clustering only): the broker creates and registers it on the first heartbeat.
-    if (this.retryMode === 'broker' && !this.broadcast) this.subscriptions.set(retryTopicOf(this.group), parseTagExpression('*'));
+    if (this.retryMode === 'broker' && !this.broadcast && !this.orderly) this.subscriptions.set(retryTopicOf(this.group), parseTagExpression('*'));
     this.routes.start();
     for (const topic of this.subscriptions.keys()) {
       if (isRetryTopic(topic)) continue;
@@ -237,6 +250,7 @@ export class PushConsumer implements AsyncDisposable, AsyncIterable<ReceivedMess
     this.every(this.heartbeatIntervalMs, () => void this.heartbeat());
     this.every(this.rebalanceIntervalMs, () => this.requestRebalance());
     this.every(this.commitIntervalMs, () => void this.commitOffsets().catch((error: unknown) => this.logger.warn({ err: error }, 'offset commit failed')));
+    if (this.orderly) this.every(this.orderly.lockRenewIntervalMs, () => void this.orderly!.renew());
   }
 
   /** Broadcasting: this instance's local offset file (undefined in clustering). */
@@ -308,6 +322,8 @@ export class PushConsumer implements AsyncDisposable, AsyncIterable<ReceivedMess
     await Promise.allSettled([...this.pullLoops]);
     if (this.running > 0) await new Promise<void>((resolve) => (this.idleWaiter = resolve));
     await Promise.allSettled([...this.sendBacks]);
+    // Orderly: waits for the messages in flight, commits, then unlocks its queues.
+    await this.orderly?.close();
     await this.commitOffsets().catch((error: unknown) => this.logger.warn({ err: error }, 'final offset commit failed'));
     await this.localOffsets?.close().catch((error: unknown) => this.logger.warn({ err: error }, 'closing the local offset file failed'));
     await this.unregister();
@@ -469,12 +485,16 @@ export class PushConsumer implements AsyncDisposable, AsyncIterable<ReceivedMess
     if (dropped.length > 0) {
       this.logger.info({ topic, queues: dropped.map((pq) => queueKey(pq.queue)) }, 'rebalance: queues released');
       await this.commitQueues(dropped).catch((error: unknown) => this.logger.warn({ err: error }, 'commit of released queues failed'));
+      // Orderly: each finishes its message in flight, commits and unlocks (in the background).
+      this.orderly?.release(dropped);
     }
     const added: string[] = [];
     for (const [key, queue] of wanted) {
       if (this.queues.has(key) || this.state !== 'running') continue;
       const address = route.masters.get(queue.brokerName);
       if (!address) continue;
+      // Orderly: only a queue this member locked (its committed offset is final then); others are retried later.
+      if (this.orderly && !(await this.orderly.lock(address, queue))) continue;
       let offset: number;
       try {
         offset = await this.initialOffset(address, queue);
@@ -642,6 +662,7 @@ export class PushConsumer implements AsyncDisposable, AsyncIterable<ReceivedMess
 
   private markReady(pq: ProcessQueue): void {
     if (pq.dropped || this.state !== 'running') return;
+    if (this.orderly) return this.orderly.ready(pq);
     this.readyQueues.add(pq);
     if (this.handler) this.pump();
     else this.wakeIterator();
@@ -861,5 +882,41 @@ export class PushConsumer implements AsyncDisposable, AsyncIterable<ReceivedMess
       }),
     );
     if (failures.length > 0) throw failures[0];
+  }
+
+  // --- orderly -----------------------------------------------------------------------------------------
+
+  /** The orderly service (orderly-consume-service.ts) with what it needs of this consumer. */
+  private createOrderly(option: PushConsumerOptions['orderly']): OrderlyConsumeService | undefined {
+    if (option === undefined || option === false) return undefined;
+    if (option !== true && (typeof option !== 'object' || option === null)) throw invalidOptions('orderly must be a boolean or an object of orderly options');
+    if (this.broadcast) throw invalidOptions('orderly consumption needs the clustering message model');
+    const max = this.maxReconsumeTimes;
+    return new OrderlyConsumeService(
+      {
+        group: this.group,
+        clientId: this.clientId,
+        rpc: this.rpc,
+        logger: this.logger,
+        requestTimeoutMs: this.requestTimeoutMs,
+        concurrency: this.concurrency,
+        isRunning: () => this.state === 'running',
+        brokerAddress: (queue) => this.routes.cached(queue.topic)?.masters.get(queue.brokerName),
+        assigned: () => this.queues.values(),
+        messageOf: (pq, entry) => this.messageOf(pq, entry),
+        handle: (message) => this.handler!(message),
+        maxReconsumeTimes: (message) => (typeof max === 'function' ? max(message) : max),
+        commit: (pqs) => this.commitQueues(pqs),
+        forget: (pq) => {
+          const key = queueKey(pq.queue);
+          if (this.queues.get(key) !== pq) return;
+          pq.drop();
+          this.queues.delete(key);
+          this.requestRebalance();
+        },
+        requestRebalance: () => this.requestRebalance(),
+      },
+      option === true ? {} : option,
+    );
   }
 }
