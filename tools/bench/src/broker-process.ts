@@ -8,6 +8,9 @@ import { fileURLToPath } from 'node:url';
 
 const CLI = resolve(dirname(fileURLToPath(import.meta.url)), '../../../apps/server/src/cli.ts');
 
+/** The V8 flags the `litemq` command runs with (its shebang, `nx serve broker`): benchmark what users run. */
+export const SERVER_NODE_FLAGS: readonly string[] = ['--initial-old-space-size=128'];
+
 export interface BrokerProcess {
   readonly pid: number;
   /** NameServer address (`host:port`). */
@@ -53,6 +56,7 @@ export async function startBrokerProcess(options: StartBrokerOptions = {}): Prom
     '--conditions=@litemq/source',
     '--import',
     'tsx',
+    ...SERVER_NODE_FLAGS,
     ...(options.nodeArgs ?? []),
     CLI,
     'standalone',
@@ -120,7 +124,7 @@ export async function startBrokerProcess(options: StartBrokerOptions = {}): Prom
 /** Starts a server, runs `use`, and always stops the server after (also when `use` throws). */
 export async function withBrokerProcess<T>(options: StartBrokerOptions, use: (server: BrokerProcess) => Promise<T>): Promise<T> {
   const server = await startBrokerProcess(options);
-  console.log(`server: pid ${server.pid}, nameServer ${server.nameServer}, broker ${server.broker}, data dir ${server.dataDir}`);
+  console.log(`server: node ${SERVER_NODE_FLAGS.join(' ')}, pid ${server.pid}, nameServer ${server.nameServer}, broker ${server.broker}, data dir ${server.dataDir}`);
   try {
     return await use(server);
   } finally {
