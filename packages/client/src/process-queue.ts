@@ -36,6 +36,8 @@ export class ProcessQueue {
   private readyHead = 0;
   private outstanding = 0;
   private roomWaiter: (() => void) | undefined;
+  /** A full cache wakes the pull loop when it drains to this many unfinished messages. */
+  private readonly resumeBelow: number;
   /** The topic name's bytes, to match records without decoding their topic. */
   readonly topicBytes: Buffer;
 
@@ -45,6 +47,7 @@ export class ProcessQueue {
     private readonly maxPrefetch: number,
   ) {
     this.nextOffset = startOffset;
+    this.resumeBelow = Math.floor(maxPrefetch / 2);
     this.topicBytes = Buffer.from(queue.topic, 'latin1');
   }
 
@@ -101,7 +104,9 @@ export class ProcessQueue {
       this.entries = this.entries.slice(this.head);
       this.head = 0;
     }
-    if (this.roomWaiter && !this.isFull) {
+    // Resume pulling only once half the cache is free: waking at the first free slot made the pull loop ask
+    // for one or two messages per processed message when the handler is the bottleneck.
+    if (this.roomWaiter && this.outstanding <= this.resumeBelow) {
       const wake = this.roomWaiter;
       this.roomWaiter = undefined;
       wake();
@@ -113,7 +118,7 @@ export class ProcessQueue {
     return this.head < this.entries.length ? this.entries[this.head]!.offset : this.nextOffset;
   }
 
-  /** Resolves once the cache has room for more messages (or the queue is dropped). */
+  /** Resolves once the cache is at most half full (or the queue is dropped). */
   waitForRoom(): Promise<void> {
     if (!this.isFull || this.pullStopped) return Promise.resolve();
     return new Promise((resolve) => {

@@ -5,6 +5,22 @@ const buf = Buffer.alloc(0);
 const queue = { topic: 't', brokerName: 'a', queueId: 0 };
 
 describe('ProcessQueue offset tracking', () => {
+  it('wakes a waiting pull loop only once a full cache has drained to half', async () => {
+    const pq = new ProcessQueue(queue, 0, 8);
+    for (let offset = 0; offset < 8; offset++) pq.add(buf, 0, 0, offset);
+    expect(pq.isFull).toBe(true);
+    let woken = false;
+    const waiting = pq.waitForRoom().then(() => (woken = true));
+    const taken = Array.from({ length: 8 }, () => pq.takeReady()!);
+    for (const entry of taken.slice(0, 3)) pq.complete(entry);
+    await Promise.resolve();
+    expect(woken).toBe(false); // 5 of 8 still unfinished: a pull now would fetch only a few messages
+    pq.complete(taken[3]!);
+    await waiting;
+    expect(woken).toBe(true);
+    expect(pq.unfinished).toBe(4);
+  });
+
   it('commits the lowest offset not yet processed, whatever the completion order', () => {
     const pq = new ProcessQueue(queue, 10, 100);
     expect(pq.consumedOffset()).toBe(10);
