@@ -11,6 +11,7 @@ import {
 import { encodeRecord } from '@litemq/protocol';
 import type { AppendResult, MessageStore } from '@litemq/storage';
 import type { BrokerContext } from './broker-context.js';
+import { ContextServices } from './context-services.js';
 
 /** System topic holding delayed records until they fire (queue 0). */
 export const TIMER_TOPIC = '%TIMER%';
@@ -396,17 +397,13 @@ export class DelayService {
   }
 }
 
-const services = new WeakMap<BrokerContext, DelayService>();
+const services = new ContextServices<DelayService>('delayed messages are not available on this broker');
 
 /** Opens the broker's DelayService (timer store, cron scheduler) and registers it for the processors. */
 export async function openDelay(context: BrokerContext): Promise<DelayService> {
-  const service = await DelayService.open(context);
-  services.set(context, service);
-  return service;
+  return services.register(context, await DelayService.open(context));
 }
 
 export function delayOf(context: BrokerContext): DelayService {
-  const service = services.get(context);
-  if (!service) throw rpcFailure(ResponseCode.SERVICE_NOT_AVAILABLE, 'delayed messages are not available on this broker');
-  return service;
+  return services.of(context);
 }

@@ -12,6 +12,7 @@ import type { PopCheckpoint, StoredCheckpoint } from './pop-checkpoint.js';
 import { POP_REVIVE_TOPIC, encodeCheckpoint, storedCheckpoint } from './pop-checkpoint.js';
 import { PopReviver } from './pop-reviver.js';
 import { PopWaiters } from './pop-waiters.js';
+import { ContextServices } from './context-services.js';
 
 /** The filter of one subscribed topic, as the broker applies it (exactly: tags compared as strings). */
 export interface PopFilter {
@@ -349,17 +350,13 @@ export class PopService {
   }
 }
 
-const services = new WeakMap<BrokerContext, PopService>();
+const services = new ContextServices<PopService>('pop consumption is not available on this broker');
 
 /** Opens the broker's PopService (after the delay and retry services) and registers it for the processors. */
 export async function openPop(context: BrokerContext): Promise<PopService> {
-  const service = await PopService.open(context);
-  services.set(context, service);
-  return service;
+  return services.register(context, await PopService.open(context));
 }
 
 export function popOf(context: BrokerContext): PopService {
-  const service = services.get(context);
-  if (!service) throw rpcFailure(ResponseCode.SERVICE_NOT_AVAILABLE, 'pop consumption is not available on this broker');
-  return service;
+  return services.of(context);
 }

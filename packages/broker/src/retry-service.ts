@@ -12,6 +12,7 @@ import { delayOf } from './delay-service.js';
 import { SerialSaver, readJsonFile, writeJsonAtomic } from './json-file.js';
 import type { RetryOptions } from './retry-policy.js';
 import { DEFAULT_MAX_RECONSUME_TIMES, MAX_FAILURE_REASON_CHARS, appendFailure, backoffMs, parseFailureHistory, parseRetryLevels } from './retry-policy.js';
+import { ContextServices } from './context-services.js';
 
 /** System properties a retry or dead-letter copy must not carry over from the stored record. */
 const NOT_COPIED = new Set<string>([SystemProperty.SCHEDULED_AT, SystemProperty.DLQ_AT, SystemProperty.DELAY_MS, SystemProperty.DELIVER_AT]);
@@ -279,16 +280,12 @@ export class RetryService {
   }
 }
 
-const services = new WeakMap<BrokerContext, RetryService>();
+const services = new ContextServices<RetryService>('retry is not available on this broker');
 
 export async function openRetry(context: BrokerContext): Promise<RetryService> {
-  const service = await RetryService.open(context);
-  services.set(context, service);
-  return service;
+  return services.register(context, await RetryService.open(context));
 }
 
 export function retryOf(context: BrokerContext): RetryService {
-  const service = services.get(context);
-  if (!service) throw rpcFailure(ResponseCode.SERVICE_NOT_AVAILABLE, 'retry is not available on this broker');
-  return service;
+  return services.of(context);
 }
