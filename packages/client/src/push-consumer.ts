@@ -161,6 +161,8 @@ export class PushConsumer implements AsyncDisposable, AsyncIterable<ReceivedMess
   private readonly sendBacks = new Set<Promise<void>>();
   private readonly timers: NodeJS.Timeout[] = [];
   private readonly redeliveryTimers = new Set<NodeJS.Timeout>();
+  /** A rebalance found a subscribed topic without a route: retried sooner than the interval, with backoff. */
+  private routeRetry: { timer: NodeJS.Timeout | undefined; delayMs: number } = { timer: undefined, delayMs: 0 };
   private readonly pullLoops = new Set<Promise<void>>();
   private state: State = 'new';
   private handler: MessageHandler | undefined;
@@ -312,6 +314,7 @@ export class PushConsumer implements AsyncDisposable, AsyncIterable<ReceivedMess
     this.routes.stop();
     for (const timer of this.redeliveryTimers) clearTimeout(timer);
     this.redeliveryTimers.clear();
+    clearTimeout(this.routeRetry.timer);
     await this.rebalancer.idle();
     for (const pq of this.queues.values()) {
       pq.stopPulling();
@@ -439,6 +442,7 @@ export class PushConsumer implements AsyncDisposable, AsyncIterable<ReceivedMess
   }
 
   private async rebalance(): Promise<void> {
+    let missingRoute = false;
     for (const [topic] of this.subscriptions) {
       if (this.state !== 'running') return;
       let route: TopicRoute;
@@ -446,6 +450,7 @@ export class PushConsumer implements AsyncDisposable, AsyncIterable<ReceivedMess
         route = await this.routes.refresh(topic).catch(() => this.routes.get(topic));
       } catch (error) {
         this.logger.warn({ topic, err: error }, 'rebalance: no route');
+        missingRoute = true;
         continue;
       }
       // Broadcasting: every readable queue, whoever else is in the group (the refreshed route brings new queues).
@@ -469,6 +474,22 @@ export class PushConsumer implements AsyncDisposable, AsyncIterable<ReceivedMess
       const assigned = allocateAveragely(route.readQueues, clientIds, this.clientId);
       await this.applyAssignment(topic, route, assigned);
     }
+    if (missingRoute) this.retryRouteSoon();
+    else this.routeRetry.delayMs = 0;
+  }
+
+  /**
+   * A consumer started before its topic exists (or while the NameServer is unreachable) looks again after 0.5 s,
+   * doubling up to the rebalance interval, instead of idling a whole interval once the topic appears.
+   */
+  private retryRouteSoon(): void {
+    if (this.routeRetry.timer !== undefined || this.state !== 'running') return;
+    const delayMs = Math.min(Math.max(500, this.routeRetry.delayMs * 2), this.rebalanceIntervalMs);
+    this.routeRetry.delayMs = delayMs;
+    this.routeRetry.timer = setTimeout(() => {
+      this.routeRetry.timer = undefined;
+      this.requestRebalance();
+    }, delayMs);
   }
 
   private async applyAssignment(topic: string, route: TopicRoute, assigned: MessageQueue[]): Promise<void> {

@@ -45,6 +45,18 @@ describe('PushConsumer', () => {
     expect(broker.members.get('cg')?.size ?? 0).toBe(0); // unregistered
   });
 
+  it('picks up a topic created after it started within seconds, not a whole rebalance interval', async () => {
+    const { cluster, producer, consumer } = await setup();
+    const c = consumer({ rebalanceIntervalMs: 60_000 }).subscribe('later');
+    const received: string[] = [];
+    await c.start((m) => void received.push(m.body.toString()));
+    expect(c.assignedQueues()).toEqual([]);
+    cluster.brokers[0]!.addTopic('later', 2);
+    await producer.send({ topic: 'later', body: 'first' });
+    await waitFor(() => received.length === 1, 8_000, 'the message of the new topic');
+    expect(c.assignedQueues().filter((q) => q.topic === 'later')).toHaveLength(2);
+  });
+
   it('delivers new messages through long polling', async () => {
     const { cluster, producer, consumer } = await setup({ queueNums: 1 });
     const c = consumer({ consumeFromWhere: 'LAST_OFFSET' }).subscribe('orders');
