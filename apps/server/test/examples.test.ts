@@ -23,7 +23,7 @@ async function example(name: string, nameServer: string): Promise<string> {
 }
 
 describe('examples/ against a standalone broker', () => {
-  it('produce, consume and batch-and-order run as documented', async () => {
+  it('produce, consume, simple-consumer and batch-and-order run as documented', async () => {
     const data = await tempDataDir();
     cleanups.push(data.remove);
     const server = startLiteMQ(['standalone', '--port', '0', '--namesrv-port', '0', '--data-dir', data.dir, '--log-level', 'warn']);
@@ -31,6 +31,9 @@ describe('examples/ against a standalone broker', () => {
     expect((await example('produce.ts', nameServer)).match(/^sent /gm)).toHaveLength(10);
     const consumed = (await example('consume.ts', nameServer)).trim().split('\n');
     expect(consumed.map((line) => line.split(' ').slice(-2).join(' ')).sort()).toEqual(Array.from({ length: 10 }, (_, i) => `order ${i}`).sort());
+    const popped = (await example('simple-consumer.ts', nameServer)).trim().split('\n');
+    expect(popped.map((line) => line.split(' ').slice(-2).join(' ')).sort()).toEqual(Array.from({ length: 10 }, (_, i) => `order ${i}`).sort());
+    expect(popped.every((line) => line.startsWith('attempt 1 '))).toBe(true);
     const ordered = await example('batch-and-order.ts', nameServer);
     const queues = [...ordered.matchAll(/customer-7 \w+ → queue (\d+)/g)].map((match) => match[1]);
     expect(queues).toHaveLength(3);
