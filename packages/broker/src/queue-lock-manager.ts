@@ -6,9 +6,12 @@ export const DEFAULT_QUEUE_LOCK_LEASE_MS = 60_000;
 
 interface LockEntry {
   clientId: string;
-  /** Last lock or renewal (ms). */
+  /** Last lock or renewal (ms, monotonic clock). */
   lockedAt: number;
 }
+
+/** The default clock: monotonic, so a wall-clock step never stretches or cuts a lease. */
+const monotonic = (): number => performance.now();
 
 function keyOf(topic: string, queueId: number): string {
   return `${topic}\u0000${queueId}`;
@@ -19,21 +22,39 @@ function keyOf(topic: string, queueId: number): string {
  * client owns the queue. A lock is a lease: it lasts `leaseMs` after the last lock or renewal by its owner (locking
  * again renews), after which any client of the group may take it; the owner releases it with unlock. A crashed
  * consumer's locks therefore pass to a survivor one lease after its last renewal, never sooner.
+ *
+ * The table lives in memory, so a restarted broker does not know which client owned what while a client's lease
+ * from before the restart may still run. It therefore grants no lock at all during the first `graceMs` (default:
+ * one lease) after it was created (at broker start): by then every lease granted before the restart has run out.
+ * Consumers ask again at their renewal interval.
  */
 export class QueueLockManager {
   private readonly groups = new Map<string, Map<string, LockEntry>>();
   private lastSweep: number;
+  private readonly startedAt: number;
 
   constructor(
     readonly leaseMs: number,
-    private readonly clock: () => number = Date.now,
+    private readonly clock: () => number = monotonic,
+    /** No lock is granted until this long after construction. Default: `leaseMs`. */
+    readonly graceMs: number = leaseMs,
   ) {
-    this.lastSweep = clock();
+    this.startedAt = clock();
+    this.lastSweep = this.startedAt;
   }
 
-  /** Locks or renews each queue for `clientId` where possible; returns the queues it now owns, in request order. */
+  /** Whether the start-up grace period still runs (every LOCK is refused). */
+  get inGrace(): boolean {
+    return this.clock() - this.startedAt < this.graceMs;
+  }
+
+  /**
+   * Locks or renews each queue for `clientId` where possible; returns the queues it now owns, in request order
+   * (none during the start-up grace period).
+   */
   lock(group: string, clientId: string, queues: readonly LockQueue[]): LockQueue[] {
     const now = this.clock();
+    if (now - this.startedAt < this.graceMs) return [];
     if (now - this.lastSweep > this.leaseMs) this.sweep();
     let locks = this.groups.get(group);
     if (!locks) this.groups.set(group, (locks = new Map()));
@@ -102,7 +123,10 @@ export class QueueLockManager {
 
 const managers = new WeakMap<BrokerContext, QueueLockManager>();
 
-/** The broker's queue lock table (created on first use, with the broker's `queueLockLeaseMs`). */
+/**
+ * The broker's queue lock table, with the broker's `queueLockLeaseMs` (created when the LOCK_BATCH_MQ processor is,
+ * at broker start: its start-up grace period counts from then).
+ */
 export function queueLocksOf(context: BrokerContext): QueueLockManager {
   let manager = managers.get(context);
   if (!manager) managers.set(context, (manager = new QueueLockManager(context.options.queueLockLeaseMs)));

@@ -17,12 +17,16 @@ function queuesField(request: Frame): LockQueue[] {
   });
 }
 
-/** LOCK_BATCH_MQ: locks or renews queues of an orderly group for one client; answers the queues it owns now. */
+/**
+ * LOCK_BATCH_MQ: locks or renews queues of an orderly group for one client; answers the queues it owns now (none
+ * during the lock table's start-up grace period, queue-lock-manager.ts).
+ */
 export function lockBatchProcessor(context: BrokerContext): RpcHandler {
+  // Created now, at broker start, so the grace period runs from the start and not from the first request.
+  const locks = queueLocksOf(context);
   return (request: Frame): RpcReply => {
     const group = groupField(request.header);
     const clientId = stringField(request.header, 'clientId');
-    const locks = queueLocksOf(context);
     const reply: LockBatchResponseHeader = { locked: locks.lock(group, clientId, queuesField(request)), leaseMs: locks.leaseMs };
     return { header: reply };
   };
