@@ -1,4 +1,4 @@
-import { describe, expect, it } from 'vitest';
+import { afterEach, describe, expect, it, vi } from 'vitest';
 import type { DlqListResponseHeader, Frame, PopMessageRequestHeader, ReceivedMessage, RpcClient } from '@litemq/protocol';
 import { RequestCode, ResponseCode, SystemProperty, TopicPerm, decodeRecords, expectSuccess, parseReceiptHandle } from '@litemq/protocol';
 import type { Broker } from '../src/index.js';
@@ -59,6 +59,10 @@ async function popAll(rpc: RpcClient, broker: Broker, count: number, timeoutMs: 
   }
   return out;
 }
+
+afterEach(() => {
+  vi.restoreAllMocks();
+});
 
 describe('pop consumption', () => {
   it('never gives one message to two concurrent pops, redelivers what is not acknowledged, and not what is', async () => {
@@ -278,5 +282,28 @@ describe('pop consumption', () => {
     const third = await startBroker({ dataDir, timer: { precisionMs: 20 } });
     expect(third.pop!.reviver.reviveOffset).toBe(3);
     expect((await pop(client(), third, { pollMs: 2_000 })).messages).toEqual([]);
+  });
+
+  it('keeps an acknowledged pop acknowledged across a downtime far past its invisible time', async () => {
+    const dataDir = await tempDir();
+    const first = await setup({ dataDir }, 1);
+    await send(first.rpc, first.broker, 2, 1);
+    const popped = await popAll(first.rpc, first.broker, 2, 5_000, { invisibleMs: 1_000 });
+    expect(popped.messages.length).toBe(2);
+    const acked = popped.messages[0]!.body.toString();
+    expectSuccess(await ack(first.rpc, first.broker, popped.handles[0]!));
+    await first.broker.close();
+
+    // The broker stays down for ten minutes: Date.now() runs ahead instead of the test waiting.
+    const realNow = Date.now.bind(Date);
+    vi.spyOn(Date, 'now').mockImplementation(() => realNow() + 10 * 60_000);
+    const broker = await startBroker({ dataDir, timer: { precisionMs: 20 } });
+    const rpc = client();
+    // Only the unacknowledged one comes back; the overdue acknowledged checkpoint fires cancelled.
+    const again = await popAll(rpc, broker, 1, 5_000, { invisibleMs: 10_000 });
+    expect(again.messages.map((m) => m.body.toString())).toEqual([popped.messages[1]!.body.toString()]);
+    expect((await pop(rpc, broker, { pollMs: 500 })).messages).toEqual([]);
+    expect(again.messages.map((m) => m.body.toString())).not.toContain(acked);
+    expect(broker.pop!.reviver.counters).toMatchObject({ retried: 1 });
   });
 });

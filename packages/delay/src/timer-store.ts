@@ -36,6 +36,8 @@ export interface TimerStoreStats {
   fired: number;
   cancelled: number;
   rolled: number;
+  /** Cancellation tombstones held (until the store has processed their timer's time). */
+  tombstones: number;
   /** Timer log + wheel file bytes on disk. */
   diskBytes: number;
   /** Timer log bytes on disk (segments not reclaimed yet). */
@@ -148,7 +150,7 @@ export class TimerStore {
     }
     const wheel = TimerWheel.open(join(dir, 'wheel'), slots);
     const log = TimerLog.open(join(dir, 'timerlog'), resolved.logSegmentBytes);
-    const cancels = CancelSet.open(join(dir, 'cancelled'), now);
+    const cancels = CancelSet.open(join(dir, 'cancelled'));
     const progressPath = join(dir, 'progress');
     closeSync(openSync(progressPath, 'a+'));
     const progressFd = openSync(progressPath, 'r+');
@@ -248,12 +250,14 @@ export class TimerStore {
   }
 
   /**
-   * Records a cancellation: the timer of `msgId` will not fire. `expiresAt` (default now + maxDelayMs)
-   * bounds how long the tombstone is kept if no such timer fires.
+   * Records a cancellation: the timer of `msgId`, due at or before `until` (default now + maxDelayMs), will not
+   * fire. The tombstone is kept until the store has durably processed every timer due by then (however long the
+   * store was closed meanwhile), so it also bounds how long the tombstone is kept if no such timer fires.
    */
-  cancel(msgId: string, expiresAt = Date.now() + this.options.maxDelayMs): void {
+  cancel(msgId: string, until = Date.now() + this.options.maxDelayMs): void {
     if (this.closed) throw new DelayError(DelayErrorCode.CLOSED, 'the timer store is closed');
-    this.cancels.add(msgId.toLowerCase(), expiresAt + this.options.precisionMs + 60_000);
+    // A timer scheduled in the past waits in the slot of the read position: keep the tombstone past that too.
+    this.cancels.add(msgId.toLowerCase(), Math.max(until, this.readTick * this.options.precisionMs));
   }
 
   isCancelled(msgId: string): boolean {
@@ -427,7 +431,8 @@ export class TimerStore {
     renameSync(`${path}.tmp`, path);
     this.checkpointReadTick = checkpoint.readTick;
     this.recoveredOffsets.clear();
-    this.cancels.expire(Date.now());
+    // Every timer due before the saved read tick was fired or dropped, durably: their tombstones are done.
+    this.cancels.expire(checkpoint.readTick * this.options.precisionMs);
     this.reclaim(checkpoint.logEnd);
   }
 
@@ -471,7 +476,7 @@ export class TimerStore {
 
   stats(): TimerStoreStats {
     return {
-      pending: Math.max(0, this.pendingCount), loaded: this.queue.length, fired: this.fired, cancelled: this.cancelled, rolled: this.rolled,
+      pending: Math.max(0, this.pendingCount), loaded: this.queue.length, fired: this.fired, cancelled: this.cancelled, rolled: this.rolled, tombstones: this.cancels.retained,
       diskBytes: this.log.diskBytes + this.wheel.bytes, logBytes: this.log.diskBytes, logSegments: this.log.segmentCount, reclaimedBytes: this.reclaimed,
       wheelBytes: this.wheel.bytes, readTick: this.readTick,
     };

@@ -1,4 +1,4 @@
-import { describe, expect, it } from 'vitest';
+import { afterEach, describe, expect, it, vi } from 'vitest';
 import type { DueTimer } from '../src/index.js';
 import { DelayErrorCode, TimerStore } from '../src/index.js';
 import { msgId, tempDir, until } from './helpers.js';
@@ -16,6 +16,16 @@ function collect(store: TimerStore): Fired[] {
   });
   return fired;
 }
+
+/** Makes Date.now() run `ms` ahead from here on (a downtime without waiting for it). */
+function skipAhead(ms: number): void {
+  const realNow = Date.now.bind(Date);
+  vi.spyOn(Date, 'now').mockImplementation(() => realNow() + ms);
+}
+
+afterEach(() => {
+  vi.restoreAllMocks();
+});
 
 describe('TimerStore', () => {
   it('fires each timer at its own time, never early, within precision', async () => {
@@ -91,6 +101,43 @@ describe('TimerStore', () => {
     const fired = collect(store);
     await until(() => store.stats().cancelled === 1 && fired.length === 1);
     expect(fired[0]!.timer.msgId).toBe(keep);
+    await store.close();
+  });
+
+  it('keeps a cancellation across a downtime far past the timer, until the overdue timer was processed', async () => {
+    const dir = tempDir();
+    let store = TimerStore.open(dir);
+    const keep = msgId();
+    const drop = msgId();
+    const now = Date.now();
+    store.schedule(now + 200, 1, 1, keep);
+    store.schedule(now + 200, 2, 1, drop);
+    store.cancel(drop, now + 200);
+    await store.close();
+    skipAhead(10 * 60_000); // closed for ten minutes past both timers
+    store = TimerStore.open(dir);
+    expect(store.stats().tombstones).toBe(1);
+    const fired = collect(store);
+    await until(() => store.stats().cancelled === 1 && fired.length === 1);
+    expect(fired[0]!.timer.msgId).toBe(keep);
+    // Dropped once the store has durably processed the timer's time (memory stays bounded).
+    await until(() => {
+      store.checkpoint();
+      return store.stats().tombstones === 0;
+    });
+    await store.close();
+  });
+
+  it('drops the tombstone of a timer that never fires once the store has processed its time', async () => {
+    const store = TimerStore.open(tempDir(), { precisionMs: 20 });
+    collect(store);
+    store.cancel(msgId(), Date.now() + 100);
+    store.checkpoint();
+    expect(store.stats().tombstones).toBe(1);
+    await until(() => {
+      store.checkpoint();
+      return store.stats().tombstones === 0;
+    });
     await store.close();
   });
 
