@@ -5,6 +5,8 @@ import { SystemProperty } from '@litemq/protocol';
 import { invalidOptions } from './errors.js';
 import type { ClientLogger } from './logger.js';
 import type { LocalOffsetStore } from './local-offset-store.js';
+import type { MessageQueue } from './message-queue.js';
+import { queueKey } from './message-queue.js';
 import type { ProcessQueue } from './process-queue.js';
 
 /**
@@ -68,9 +70,26 @@ export function broadcastSettingsOf(
 }
 
 /**
+ * Broadcasting: makes sure a newly assigned queue's start position is in the file before its first pull. A position
+ * taken from consumeFromWhere that was only written at the first commit would be lost by a crash before it, and
+ * resolved again at the restart: with LAST_OFFSET or TIMESTAMP the messages in between would be skipped. A queue
+ * resumed from the file writes nothing. Returns false (logged) when the file cannot be written: the queue is not
+ * started then, the next rebalance tries again.
+ */
+export async function persistStartOffset(store: LocalOffsetStore, queue: MessageQueue, offset: number, logger: ClientLogger): Promise<boolean> {
+  if (!store.has(queue)) store.update(queue, offset);
+  try {
+    await store.persist(); // writes only if something is not written yet
+    return true;
+  } catch (error) {
+    logger.warn({ queue: queueKey(queue), offset, err: error }, 'broadcast: cannot write the start offset; will retry at the next rebalance');
+    return false;
+  }
+}
+
+/**
  * Broadcasting commit: records in the local store the committable offset of every queue that moved (or that has
- * no stored offset yet, so a start position taken from consumeFromWhere survives a restart), then writes the
- * file. `lastCommitted` moves only once the file is written.
+ * no stored offset yet), then writes the file. `lastCommitted` moves only once the file is written.
  */
 export async function commitLocally(store: LocalOffsetStore, queues: Iterable<ProcessQueue>): Promise<void> {
   const changed: Array<[ProcessQueue, number]> = [];

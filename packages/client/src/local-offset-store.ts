@@ -1,10 +1,10 @@
-import { hostname } from 'node:os';
-import { mkdir, open, readFile, rename, unlink } from 'node:fs/promises';
-import { dirname, resolve } from 'node:path';
+import { mkdir, open, readFile, rename } from 'node:fs/promises';
+import { dirname } from 'node:path';
 import { ClientError, ClientErrorCode } from './errors.js';
 import type { ClientLogger } from './logger.js';
 import type { MessageQueue } from './message-queue.js';
 import { queueKey } from './message-queue.js';
+import { OffsetFileLock } from './offset-file-lock.js';
 
 /** Format version of the offset file. */
 export const OFFSET_FILE_VERSION = 1;
@@ -36,16 +36,6 @@ export interface LocalOffsetStoreOptions {
   clientId: string;
   logger: ClientLogger;
 }
-
-interface LockContent {
-  pid: number;
-  hostname: string;
-  clientId: string;
-  at: number;
-}
-
-/** Offset files held by stores of this process (the lock file's pid cannot tell two of them apart). */
-const heldInProcess = new Set<string>();
 
 function storeError(code: ClientErrorCode, message: string, cause?: unknown): ClientError {
   return new ClientError(code, message, cause === undefined ? {} : { cause });
@@ -88,27 +78,6 @@ export function parseOffsetFile(path: string, text: string, group: string): Offs
   };
 }
 
-function processAlive(pid: number): boolean {
-  try {
-    process.kill(pid, 0);
-    return true;
-  } catch (error) {
-    return (error as NodeJS.ErrnoException).code === 'EPERM';
-  }
-}
-
-function parseLock(text: string): LockContent | undefined {
-  try {
-    const value = JSON.parse(text) as unknown;
-    if (isRecord(value) && typeof value.pid === 'number' && typeof value.hostname === 'string' && typeof value.clientId === 'string') {
-      return { pid: value.pid, hostname: value.hostname, clientId: value.clientId, at: typeof value.at === 'number' ? value.at : 0 };
-    }
-  } catch {
-    // unreadable: stale
-  }
-  return undefined;
-}
-
 /** Writes `text` to `path` atomically: temp file, fsync, rename, fsync of the directory. */
 async function writeAtomic(path: string, text: string): Promise<void> {
   const tmp = `${path}.tmp`;
@@ -136,9 +105,9 @@ async function writeAtomic(path: string, text: string): Promise<void> {
 /**
  * Offsets of a broadcasting consumer instance, kept in one local JSON file per (instance, group).
  *
- * - `open()` takes the file's lock (`<path>.lock`, holding pid, hostname and client id) and loads the file. A lock
- *   held by another live process on this host fails with OFFSET_STORE_LOCKED; a lock left by a dead process (a
- *   crash, SIGKILL) is taken over. A file that is not a valid offset file fails with OFFSET_STORE_CORRUPT: the
+ * - `open()` takes the file's lock (`<path>.lock`, holding pid, hostname and client id; offset-file-lock.ts) and
+ *   loads the file. A lock held by another live process on this host or another store of this process fails with
+ *   OFFSET_STORE_LOCKED; a lock left by a dead process (a crash, SIGKILL) is taken over. A file that is not a valid offset file fails with OFFSET_STORE_CORRUPT: the
  *   store never silently starts over, since that could skip or replay a whole backlog.
  * - `update()` records offsets in memory; `persist()` writes the whole file atomically (temp file + fsync +
  *   rename) when something changed, one write at a time; a crash leaves the previous or the new file, never a mix.
@@ -149,7 +118,7 @@ export class LocalOffsetStore {
   private dirty = false;
   private saving: Promise<void> = Promise.resolve();
   private closed = false;
-  private lockHeld = false;
+  private fileLock: OffsetFileLock | undefined;
 
   private constructor(private readonly options: LocalOffsetStoreOptions) {}
 
@@ -252,64 +221,13 @@ export class LocalOffsetStore {
     this.options.logger.info({ path: this.options.path, queues: this.offsets.size, updatedAt: file.updatedAt }, 'local offsets loaded');
   }
 
-  private lockContent(): LockContent {
-    return { pid: process.pid, hostname: hostname(), clientId: this.options.clientId, at: Date.now() };
-  }
-
   private async lock(): Promise<void> {
-    const lockPath = `${this.options.path}.lock`;
-    if (heldInProcess.has(resolve(lockPath))) {
-      throw storeError(ClientErrorCode.OFFSET_STORE_LOCKED, `the offset file ${this.options.path} is in use by another consumer of this process; give each one its own instanceName or offsetStoreDir`);
-    }
-    await this.acquire(lockPath);
-    heldInProcess.add(resolve(lockPath));
-  }
-
-  private async acquire(lockPath: string): Promise<void> {
-    const mine = this.lockContent();
-    try {
-      const handle = await open(lockPath, 'wx');
-      try {
-        await handle.writeFile(JSON.stringify(mine));
-      } finally {
-        await handle.close();
-      }
-      this.lockHeld = true;
-      return;
-    } catch (error) {
-      if ((error as NodeJS.ErrnoException).code !== 'EEXIST') {
-        throw storeError(ClientErrorCode.OFFSET_STORE_FAILED, `cannot create the lock file ${lockPath}: ${(error as Error).message}`, error);
-      }
-    }
-    const holder = parseLock(await readFile(lockPath, 'utf8').catch(() => ''));
-    if (holder && holder.hostname === mine.hostname && holder.pid !== process.pid && processAlive(holder.pid)) {
-      throw storeError(
-        ClientErrorCode.OFFSET_STORE_LOCKED,
-        `the offset file ${this.options.path} is in use by process ${holder.pid} (client ${holder.clientId}); give each instance on a host its own instanceName or offsetStoreDir`,
-      );
-    }
-    // Left by a process that died (or by another host sharing the directory, which cannot be checked): take it over.
-    this.options.logger.warn({ lock: lockPath, previous: holder ?? null }, 'taking over a stale offset file lock');
-    try {
-      await writeAtomic(lockPath, JSON.stringify(mine));
-    } catch (error) {
-      throw storeError(ClientErrorCode.OFFSET_STORE_FAILED, `cannot take over the lock file ${lockPath}: ${(error as Error).message}`, error);
-    }
-    // Two processes taking over the same stale lock at once: the last rename wins, the other one backs off.
-    const now = parseLock(await readFile(lockPath, 'utf8').catch(() => ''));
-    if (now?.clientId !== mine.clientId || now.pid !== mine.pid) {
-      throw storeError(ClientErrorCode.OFFSET_STORE_LOCKED, `the offset file ${this.options.path} was just taken by process ${now?.pid ?? '?'}`);
-    }
-    this.lockHeld = true;
+    this.fileLock = await OffsetFileLock.acquire({ file: this.options.path, clientId: this.options.clientId, logger: this.options.logger });
   }
 
   private async unlock(): Promise<void> {
-    if (!this.lockHeld) return;
-    this.lockHeld = false;
-    const lockPath = `${this.options.path}.lock`;
-    heldInProcess.delete(resolve(lockPath));
-    const holder = parseLock(await readFile(lockPath, 'utf8').catch(() => ''));
-    if (holder?.clientId !== this.options.clientId || holder.pid !== process.pid) return; // not ours any more
-    await unlink(lockPath).catch((error: unknown) => this.options.logger.warn({ lock: lockPath, err: error }, 'cannot remove the offset file lock'));
+    const fileLock = this.fileLock;
+    this.fileLock = undefined;
+    await fileLock?.release();
   }
 }

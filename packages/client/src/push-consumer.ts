@@ -43,7 +43,7 @@ import { parseSubscription, parseTagExpression } from './tag-expression.js';
 import { SerialTrigger, checkInteger, checkNameServers, createClientId, sleep } from './util.js';
 import { RetriedMessage, failureReasonOf, isRetryTopic } from './retry-message.js';
 import type { BroadcastSettings, MessageModel } from './broadcast.js';
-import { broadcastGivesUp, broadcastSettingsOf, commitLocally } from './broadcast.js';
+import { broadcastGivesUp, broadcastSettingsOf, commitLocally, persistStartOffset } from './broadcast.js';
 import { LocalOffsetStore } from './local-offset-store.js';
 
 export type MessageHandler = (message: ReceivedMessage) => Promise<void> | void;
@@ -523,6 +523,8 @@ export class PushConsumer implements AsyncDisposable, AsyncIterable<ReceivedMess
         this.logger.warn({ queue: key, err: error }, 'rebalance: cannot read the start offset; will retry at the next rebalance');
         continue;
       }
+      // Broadcasting: the start position is on disk before the first pull (a crash must not resolve it again).
+      if (this.localOffsets && !(await persistStartOffset(this.localOffsets, queue, offset, this.logger))) continue;
       if (this.state !== 'running') return;
       const pq = new ProcessQueue(queue, offset, this.maxPrefetch);
       pq.lastCommitted = offset;

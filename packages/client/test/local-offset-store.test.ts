@@ -2,16 +2,23 @@ import { spawn } from 'node:child_process';
 import { mkdir, mkdtemp, readFile, readdir, rm, writeFile } from 'node:fs/promises';
 import { hostname, tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { createInterface } from 'node:readline';
+import { fileURLToPath } from 'node:url';
 import { afterEach, describe, expect, it } from 'vitest';
 import { ClientError } from '../src/index.js';
 import { broadcastSettingsOf, defaultInstanceName, defaultOffsetStoreDir } from '../src/broadcast.js';
 import { LocalOffsetStore } from '../src/local-offset-store.js';
 import { silentClientLogger } from '../src/logger.js';
 
+const RACER = fileURLToPath(new URL('./fixtures/lock-racer.ts', import.meta.url));
+const PACKAGE_ROOT = fileURLToPath(new URL('..', import.meta.url));
+
 const dirs: string[] = [];
 const stores: LocalOffsetStore[] = [];
+const racers: Racer[] = [];
 afterEach(async () => {
   for (const store of stores.splice(0)) await store.close().catch(() => undefined);
+  await Promise.all(racers.splice(0).map((racer) => racer.stop()));
   for (const dir of dirs.splice(0)) await rm(dir, { recursive: true, force: true });
 });
 
@@ -44,6 +51,44 @@ async function deadPid(): Promise<number> {
   const child = spawn(process.execPath, ['-e', '0'], { stdio: 'ignore' });
   await new Promise((resolve) => child.once('exit', resolve));
   return child.pid!;
+}
+
+interface Racer {
+  pid: number;
+  /** Asks the racer to open a store on `path`; resolves with its answer (`acquired ...` or `refused ... <code>`). */
+  open(path: string): Promise<string>;
+  stop(): Promise<void>;
+}
+
+/** A child process opening stores on command (fixtures/lock-racer.ts); resolves once it is ready. */
+function startRacer(): Promise<Racer> {
+  const child = spawn(process.execPath, ['--conditions=@litemq/source', '--import', 'tsx', RACER], { cwd: PACKAGE_ROOT, stdio: ['pipe', 'pipe', 'inherit'] });
+  const waiting = new Map<string, (answer: string) => void>();
+  const exited = new Promise<void>((resolve) => child.once('exit', () => resolve()));
+  return new Promise((resolve, reject) => {
+    child.once('error', reject);
+    void exited.then(() => reject(new Error('the lock racer exited before it was ready')));
+    createInterface({ input: child.stdout! }).on('line', (line) => {
+      if (line === 'ready') {
+        resolve({
+          pid: child.pid!,
+          open: (path) =>
+            new Promise((answer) => {
+              waiting.set(path, answer);
+              child.stdin!.write(`open ${path}\n`);
+            }),
+          stop: () => {
+            child.stdin!.end();
+            return exited;
+          },
+        });
+        return;
+      }
+      const path = line.split(' ')[1]!;
+      waiting.get(path)?.(line);
+      waiting.delete(path);
+    });
+  });
 }
 
 describe('LocalOffsetStore', () => {
@@ -155,6 +200,64 @@ describe('LocalOffsetStore', () => {
     // An unreadable lock file is stale too.
     await writeFile(`${path}.lock`, 'garbage');
     await (await open(path)).close();
+  });
+
+  it('gives the lock to one of two stores of this process opened at once', async () => {
+    const path = join(await tempDir(), 'node-1', 'cg.json');
+    const results = await Promise.allSettled([open(path, { clientId: 'client-a' }), open(path, { clientId: 'client-b' })]);
+    const fulfilled = results.filter((r) => r.status === 'fulfilled');
+    expect(fulfilled).toHaveLength(1);
+    expect(results.find((r) => r.status === 'rejected')).toMatchObject({ reason: { code: 'OFFSET_STORE_LOCKED' } });
+    // The loser left the lock file alone; once the winner closes, the file is free again.
+    const winner = (fulfilled[0] as PromiseFulfilledResult<LocalOffsetStore>).value;
+    expect(JSON.parse(await readFile(`${path}.lock`, 'utf8'))).toMatchObject({ pid: process.pid });
+    await winner.close();
+    await expect(readFile(`${path}.lock`)).rejects.toMatchObject({ code: 'ENOENT' });
+    await (await open(path)).close();
+  });
+
+  it('takes over a lock with its own pid that no store of this process holds (a pid reused after a restart)', async () => {
+    const path = join(await tempDir(), 'cg.json');
+    await writeFile(`${path}.lock`, JSON.stringify({ pid: process.pid, hostname: hostname(), clientId: 'previous-run', at: Date.now() }));
+    const store = await open(path, { clientId: 'client-2' });
+    expect(JSON.parse(await readFile(`${path}.lock`, 'utf8'))).toMatchObject({ pid: process.pid, clientId: 'client-2' });
+    // While it is held, the registry of this process refuses a second store even though the pid is its own.
+    expect((await openError(path)).code).toBe('OFFSET_STORE_LOCKED');
+    await store.close();
+  });
+
+  it('leaves a stale lock to a live process taking it over, and clears the takeover guard of a dead one', async () => {
+    const dir = await tempDir();
+    const path = join(dir, 'cg.json');
+    const dead = await deadPid();
+    await writeFile(`${path}.lock`, JSON.stringify({ pid: dead, hostname: hostname(), clientId: 'dead', at: Date.now() }));
+    // Another live process of this host is removing that stale lock right now: it is about to own the file.
+    await writeFile(`${path}.lock.takeover`, JSON.stringify({ pid: process.ppid, hostname: hostname(), clientId: 'taker', at: Date.now() }));
+    expect((await openError(path)).message).toContain(`being taken over by process ${process.ppid}`);
+    // The taker died mid-takeover: its guard is stale too; both are cleared and the lock is ours.
+    await writeFile(`${path}.lock.takeover`, JSON.stringify({ pid: dead, hostname: hostname(), clientId: 'taker', at: Date.now() }));
+    await open(path, { clientId: 'client-2' });
+    expect(JSON.parse(await readFile(`${path}.lock`, 'utf8'))).toMatchObject({ pid: process.pid, clientId: 'client-2' });
+    expect((await readdir(dir)).sort()).toEqual(['cg.json.lock']);
+  });
+
+  it('gives the lock to exactly one of several processes racing for it, free, stale or empty', async () => {
+    const dir = await tempDir();
+    racers.push(...(await Promise.all(Array.from({ length: 4 }, () => startRacer()))));
+    const dead = await deadPid();
+    for (let round = 0; round < 12; round++) {
+      const path = join(dir, `cg-${round}.json`);
+      // Free; left by a dead process; empty (a lock torn by a crash, or written by an older version).
+      if (round % 3 === 1) await writeFile(`${path}.lock`, JSON.stringify({ pid: dead, hostname: hostname(), clientId: 'dead', at: Date.now() }));
+      if (round % 3 === 2) await writeFile(`${path}.lock`, '');
+      const answers = await Promise.all(racers.map((racer) => racer.open(path)));
+      const winners = racers.filter((_, i) => answers[i]!.startsWith('acquired'));
+      expect(answers.filter((answer) => !answer.startsWith('acquired')), `round ${round}`).toEqual(Array.from({ length: racers.length - 1 }, () => `refused ${path} OFFSET_STORE_LOCKED`));
+      expect(winners, `round ${round}`).toHaveLength(1);
+      expect(JSON.parse(await readFile(`${path}.lock`, 'utf8'))).toMatchObject({ pid: winners[0]!.pid });
+    }
+    // No temp or moved-aside file stays behind.
+    expect((await readdir(dir)).filter((name) => !name.endsWith('.lock'))).toEqual([]);
   });
 });
 

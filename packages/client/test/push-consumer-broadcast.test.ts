@@ -128,6 +128,51 @@ describe('PushConsumer in broadcasting mode', () => {
     await waitFor(() => c3.seen.size === 18, 5000, 'all 18 messages on a new instance');
   });
 
+  it('writes the start position before consuming: a crash before the first commit skips nothing (LAST_OFFSET)', async () => {
+    const { consumer, sendAll, offsetStoreDir } = await setup({ queueNums: 2 });
+    await sendAll(10, 'old');
+    // No periodic commit during the test: the file holds only what was written before consuming.
+    const first = consumer('node-1', { consumeFromWhere: 'LAST_OFFSET', commitIntervalMs: 600_000 }).subscribe('orders');
+    const c1 = counter();
+    await first.start(c1.handler);
+    await waitFor(() => first.assignedQueues().length === 2, 5000, 'assignment');
+    await sendAll(5, 'new');
+    await waitFor(() => c1.seen.size === 5, 5000, 'the 5 messages sent after the start');
+
+    // Crash now, before any commit: a restart has only what is on disk. Copy it to a directory of its own, as a
+    // restarted instance would find it (the running one keeps its file and lock).
+    const crashDir = await mkdtemp(join(tmpdir(), 'litemq-broadcast-crash-'));
+    cleanups.push(() => rm(crashDir, { recursive: true, force: true }));
+    const onDisk = await readFile(join(offsetStoreDir, 'node-1', 'cg.json'), 'utf8').catch(() => undefined);
+    if (onDisk !== undefined) {
+      await mkdir(join(crashDir, 'node-1'), { recursive: true });
+      await writeFile(join(crashDir, 'node-1', 'cg.json'), onDisk);
+    }
+    const again = consumer('node-1', { consumeFromWhere: 'LAST_OFFSET', offsetStoreDir: crashDir }).subscribe('orders');
+    const c2 = counter();
+    await again.start(c2.handler);
+    // Resumed at the first start position (10), not at a new LAST_OFFSET (15): the 5 come again, none is skipped.
+    await waitFor(() => c2.seen.size === 5, 5000, 'the 5 messages sent after the first start, after the restart');
+    expect([...c2.seen.keys()].sort()).toEqual(['new0', 'new1', 'new2', 'new3', 'new4']);
+    expect((JSON.parse(onDisk!) as OffsetFile).offsets.reduce((sum, o) => sum + o.offset, 0)).toBe(10);
+  });
+
+  it('does not consume a queue whose start position cannot be written; the next rebalance tries again', async () => {
+    const { consumer, sendAll, offsetStoreDir, storedTotal } = await setup({ queueNums: 1 });
+    await sendAll(3);
+    const path = join(offsetStoreDir, 'node-1', 'cg.json');
+    await mkdir(`${path}.tmp`, { recursive: true }); // the atomic write's temp file cannot be created
+    const c = consumer('node-1', { rebalanceIntervalMs: 600_000 }).subscribe('orders');
+    const seen = counter();
+    await c.start(seen.handler);
+    expect(c.assignedQueues()).toEqual([]);
+    await rm(`${path}.tmp`, { recursive: true });
+    c.requestRebalance();
+    await waitFor(() => seen.seen.size === 3, 5000, 'the 3 messages once the file can be written');
+    await c.close();
+    expect(await storedTotal('node-1')).toBe(3);
+  });
+
   it('retries a failed message in place up to maxReconsumeTimes, then skips it; never sends it back', async () => {
     const { cluster, consumer, sendAll, storedTotal } = await setup({ queueNums: 1 });
     const sendBacks: unknown[] = [];
