@@ -2,7 +2,7 @@ import { readFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
 import type { ReceivedPopMessage } from '@litemq/client';
-import { Admin, DlqAdmin, Producer, SimpleConsumer } from '@litemq/client';
+import { Admin, DlqAdmin, Producer, PushConsumer, SimpleConsumer } from '@litemq/client';
 import { createTopic, startCluster } from './cluster-fixture.js';
 import { eventually, killAll, startLiteMQ, tempDataDir, waitReady } from './process-harness.js';
 
@@ -154,6 +154,25 @@ describe('pop consumption (SimpleConsumer) through real processes', () => {
     const offsets = await admin.consumerOffsets('pool');
     expect(offsets.queues.filter((q) => q.topic === 'shared').reduce((sum, q) => sum + q.lag, 0)).toBe(0);
   }, 90_000);
+
+  it('refuses simple consumers in a group that push consumers use (CONSUME_TYPE_CONFLICT), not leaving them queues', async () => {
+    const nameServer = await standalone();
+    const producer = await producerFor(nameServer);
+    await producer.send({ topic: 'mixed', body: 'first' });
+    const received: string[] = [];
+    const push = new PushConsumer({ nameServers: [nameServer], group: 'mixers', consumeFromWhere: 'FIRST_OFFSET' });
+    push.subscribe('mixed');
+    cleanups.push(() => push.close());
+    await push.start((message) => {
+      received.push(message.body.toString());
+    });
+    await eventually(() => (received.includes('first') ? true : undefined), 20_000, 'the push consumer to consume');
+    const simple = await consumerFor(nameServer, 'mixers', 'mixed');
+    await expect(simple.receive(1, 10_000, { awaitDurationMs: 0 })).rejects.toMatchObject({ code: 'CONSUME_TYPE_CONFLICT' });
+    // The push consumer keeps every queue: later messages reach it.
+    await producer.send({ topic: 'mixed', body: 'second' });
+    await eventually(() => (received.includes('second') ? true : undefined), 20_000, 'the push consumer to keep consuming');
+  }, 60_000);
 
   it('redelivers unacknowledged pops after the broker is killed (SIGKILL) and restarted; none is lost', async () => {
     const cluster = await startCluster(1);

@@ -1,11 +1,13 @@
 import type { Logger } from 'pino';
-import type { ConsumeFromWhere, ConsumeModel, NotifyConsumerIdsChangedHeader, RpcConnection, SubscriptionData } from '@litemq/protocol';
-import { RequestCode } from '@litemq/protocol';
+import type { ConsumeFromWhere, ConsumeModel, ConsumeType, NotifyConsumerIdsChangedHeader, RpcConnection, SubscriptionData } from '@litemq/protocol';
+import { RequestCode, ResponseCode, rpcFailure } from '@litemq/protocol';
 
 export interface ConsumerMember {
   clientId: string;
   connection: RpcConnection;
   consumeModel: ConsumeModel;
+  /** PUSH members divide the queues (GET_CONSUMER_LIST); POP members (SimpleConsumer) share every queue. */
+  consumeType: ConsumeType;
   fromWhere: ConsumeFromWhere;
   subscriptions: SubscriptionData[];
   lastHeartbeat: number;
@@ -89,10 +91,29 @@ export class ConsumerManager {
     }
   }
 
-  /** Client ids of a group, sorted (the order clients allocate queues by); with `consumeModel`, only those members. */
-  clientIds(group: string, consumeModel?: ConsumeModel): string[] {
+  /** Client ids of a group, sorted (the order clients allocate queues by); only members of the given model and type. */
+  clientIds(group: string, consumeModel?: ConsumeModel, consumeType?: ConsumeType): string[] {
     const members = [...(this.groups.get(group)?.values() ?? [])];
-    return members.filter((member) => consumeModel === undefined || member.consumeModel === consumeModel).map((member) => member.clientId).sort();
+    return members
+      .filter((member) => (consumeModel === undefined || member.consumeModel === consumeModel) && (consumeType === undefined || member.consumeType === consumeType))
+      .map((member) => member.clientId)
+      .sort();
+  }
+
+  /**
+   * Throws CONSUME_TYPE_CONFLICT when `group` has a live member (other than `clientId`) that consumes otherwise than
+   * `consumeType`: a group is all push consumers or all simple (pop) consumers. Push rebalancing would hand queues to
+   * pop members (they never pull them), and both would move the group's shared offsets.
+   */
+  assertConsumeType(group: string, consumeType: ConsumeType, clientId?: string): void {
+    for (const member of this.groups.get(group)?.values() ?? []) {
+      if (member.consumeType === consumeType || member.clientId === clientId) continue;
+      const kind = (type: ConsumeType): string => (type === 'POP' ? 'simple (POP)' : 'push (PUSH)');
+      throw rpcFailure(
+        ResponseCode.CONSUME_TYPE_CONFLICT,
+        `consumer group ${group} has live ${kind(member.consumeType)} consumers (client ${member.clientId}); a group cannot mix them with ${kind(consumeType)} consumers: use another group`,
+      );
+    }
   }
 
   members(group: string): ConsumerMember[] {

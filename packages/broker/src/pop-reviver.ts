@@ -1,6 +1,6 @@
 import { join } from 'node:path';
 import type { Logger } from 'pino';
-import { RemoteError, readMessageId, RecordField } from '@litemq/protocol';
+import { RecordField, RemoteError, isLiteMQError, readMessageId, readU64 } from '@litemq/protocol';
 import type { BrokerContext } from './broker-context.js';
 import { delayOf } from './delay-service.js';
 import { SerialSaver, readJsonFile, writeJsonAtomic } from './json-file.js';
@@ -9,7 +9,31 @@ import { POP_REVIVE_TOPIC, parseCheckpoint } from './pop-checkpoint.js';
 import { retryOf } from './retry-service.js';
 
 const READ_BATCH = 64;
-const RETRY_AFTER_FAILURE_MS = 1_000;
+/** Backoff after a transient failure: doubles from the first to the last. */
+const RETRY_FIRST_MS = 200;
+const RETRY_MAX_MS = 30_000;
+/**
+ * A revived checkpoint's tombstone is kept until the timer store has processed this much time past the revival: a
+ * checkpoint fired again (crash) or re-read (offset not saved yet) meanwhile is skipped.
+ */
+const REVIVED_TOMBSTONE_MS = 60_000;
+/** Codes of errors that clear by themselves (the store or the broker is busy, full or restarting). */
+const TRANSIENT_CODES: ReadonlySet<string> = new Set(['FLUSH_FAILED', 'STORE_CLOSED', 'BROKER_CLOSED', 'SYSTEM_BUSY']);
+
+/**
+ * Whether retrying the same checkpoint later may succeed: retriable LiteMQ errors, store states that clear, and I/O
+ * errors. Anything else (a name that is not valid, a damaged record, a bug) fails the same way every time.
+ */
+function isTransient(error: unknown): boolean {
+  if (isLiteMQError(error)) return error.retriable || TRANSIENT_CODES.has(error.code);
+  return error instanceof Error && typeof (error as NodeJS.ErrnoException).syscall === 'string';
+}
+
+interface DueCheckpoint {
+  id: string;
+  queueOffset: number;
+  checkpoint: PopCheckpoint | undefined;
+}
 
 /**
  * Redelivers popped messages nobody acknowledged in time. A checkpoint whose invisible time ended is delivered by
@@ -18,15 +42,22 @@ const RETRY_AFTER_FAILURE_MS = 1_000;
  * once on `%RETRY%<group>` with reconsumeTimes + 1 (the invisible time was the backoff), or in `%DLQ%<group>` past
  * maxReconsumeTimes. A revived checkpoint is then cancelled too, so a checkpoint delivered twice (the timer is
  * at-least-once across a crash) or read twice (offset saved after the batch) is redelivered once.
+ *
+ * Failures are per checkpoint. A permanent one (e.g. the group's retry topic name is not valid) is logged with the
+ * checkpoint and the message dead-lettered if possible, else dropped: the offset moves on, so one bad checkpoint
+ * never holds up the others. A transient one (store busy, disk full) stops the offset at that checkpoint and the
+ * run is retried with backoff; checkpoints after it that were revived meanwhile are cancelled, so not revived twice.
  */
 export class PopReviver {
   /** Counters for status and tests. */
-  readonly counters = { retried: 0, deadLettered: 0, skipped: 0, missing: 0 };
+  readonly counters = { retried: 0, deadLettered: 0, skipped: 0, missing: 0, failed: 0, transientFailures: 0 };
   private offset = -1;
   private running: Promise<void> | undefined;
   private again = false;
   private closed = false;
   private retryTimer: NodeJS.Timeout | undefined;
+  /** Transient failures in a row (sets the backoff). */
+  private failures = 0;
   private readonly saver: SerialSaver;
   private readonly logger: Logger;
 
@@ -64,11 +95,14 @@ export class PopReviver {
       this.again = false;
       try {
         await this.drain();
+        this.failures = 0;
       } catch (error) {
         if (this.closed) return;
-        this.logger.error({ err: error }, 'redelivering expired pops failed; retrying');
+        const delayMs = Math.min(RETRY_MAX_MS, RETRY_FIRST_MS * 2 ** Math.min(this.failures++, 20));
+        this.counters.transientFailures++;
+        this.logger.warn({ err: error, reviveOffset: this.offset, retryInMs: delayMs }, 'redelivering an expired pop failed; retrying it');
         clearTimeout(this.retryTimer);
-        this.retryTimer = setTimeout(() => this.trigger(), RETRY_AFTER_FAILURE_MS);
+        this.retryTimer = setTimeout(() => this.trigger(), delayMs);
         this.retryTimer.unref();
         return;
       }
@@ -90,27 +124,30 @@ export class PopReviver {
         }
         return;
       }
-      const due: Array<{ id: string; checkpoint: PopCheckpoint | undefined }> = [];
-      for (let at = 0; at < result.records.length;) {
-        const size = result.records.readUInt32BE(at + RecordField.TOTAL_SIZE);
-        const bodyLength = result.records.readUInt32BE(at + RecordField.BODY_LENGTH);
-        const body = result.records.subarray(at + RecordField.BODY, at + RecordField.BODY + bodyLength);
-        due.push({ id: readMessageId(result.records, at + RecordField.MSG_ID), checkpoint: parseCheckpoint(body) });
+      const records = result.records;
+      const due: DueCheckpoint[] = [];
+      for (let at = 0; at < records.length;) {
+        const size = records.readUInt32BE(at + RecordField.TOTAL_SIZE);
+        const bodyLength = records.readUInt32BE(at + RecordField.BODY_LENGTH);
+        const body = records.subarray(at + RecordField.BODY, at + RecordField.BODY + bodyLength);
+        due.push({ id: readMessageId(records, at + RecordField.MSG_ID), queueOffset: readU64(records, at + RecordField.QUEUE_OFFSET), checkpoint: parseCheckpoint(body) });
         at += size;
       }
-      const outcomes = await Promise.allSettled(due.map(({ id, checkpoint }) => this.revive(id, checkpoint)));
-      const failed = outcomes.find((outcome): outcome is PromiseRejectedResult => outcome.status === 'rejected');
-      if (failed) throw failed.reason;
-      this.offset = result.nextOffset;
+      // revive() throws only transient failures: stop the offset at the first one (those after it are cancelled).
+      const outcomes = await Promise.allSettled(due.map((entry) => this.revive(entry)));
+      const failedAt = outcomes.findIndex((outcome) => outcome.status === 'rejected');
+      this.offset = failedAt < 0 ? result.nextOffset : due[failedAt]!.queueOffset;
       await this.saver.request();
+      if (failedAt >= 0) throw (outcomes[failedAt] as PromiseRejectedResult).reason;
     }
   }
 
-  private async revive(id: string, checkpoint: PopCheckpoint | undefined): Promise<void> {
+  /** Redelivers one checkpoint; throws only transient failures (the checkpoint is then retried, not lost). */
+  private async revive({ id, queueOffset, checkpoint }: DueCheckpoint): Promise<void> {
     const timers = delayOf(this.context).timers;
     if (!checkpoint) {
       this.counters.missing++;
-      this.logger.error({ checkpointId: id }, 'a %POP_REVIVE% record is not a pop checkpoint; skipped');
+      this.logger.error({ checkpointId: id, reviveOffset: queueOffset }, 'a %POP_REVIVE% record is not a pop checkpoint; skipped');
       return;
     }
     if (timers.isCancelled(id)) {
@@ -118,18 +155,41 @@ export class PopReviver {
       return;
     }
     try {
-      const outcome = await retryOf(this.context).sendBack({
-        group: checkpoint.group, commitLogOffset: checkpoint.commitLogOffset, msgId: checkpoint.msgId, maxReconsumeTimes: checkpoint.maxReconsumeTimes, delayLevel: 0,
-        failureReason: `not acknowledged within its invisible time (${checkpoint.invisibleMs} ms)`, deliverAt: Date.now(),
-      });
-      if (outcome.outcome === 'DLQ') this.counters.deadLettered++;
+      const outcome = await this.sendBack(checkpoint, 0);
+      if (outcome === 'DLQ') this.counters.deadLettered++;
       else this.counters.retried++;
     } catch (error) {
-      if (!(error instanceof RemoteError) || error.code !== 'MESSAGE_NOT_FOUND') throw error;
-      this.counters.missing++;
-      this.logger.error({ group: checkpoint.group, msgId: checkpoint.msgId, commitLogOffset: checkpoint.commitLogOffset }, 'an expired pop is no longer in the log (retention?); not redelivered');
+      if (isTransient(error)) throw error;
+      await this.giveUp(id, checkpoint, error);
     }
-    timers.cancel(id, Date.now());
+    timers.cancel(id, Date.now() + REVIVED_TOMBSTONE_MS);
+  }
+
+  private async sendBack(checkpoint: PopCheckpoint, delayLevel: number): Promise<'RETRY' | 'DLQ'> {
+    const outcome = await retryOf(this.context).sendBack({
+      group: checkpoint.group, commitLogOffset: checkpoint.commitLogOffset, msgId: checkpoint.msgId, maxReconsumeTimes: checkpoint.maxReconsumeTimes, delayLevel,
+      failureReason: `not acknowledged within its invisible time (${checkpoint.invisibleMs} ms)`, deliverAt: Date.now(),
+    });
+    return outcome.outcome === 'DLQ' ? 'DLQ' : 'RETRY';
+  }
+
+  /** A checkpoint that cannot be redelivered: dead-lettered if that works, else logged and dropped. */
+  private async giveUp(id: string, checkpoint: PopCheckpoint, error: unknown): Promise<void> {
+    const details = { checkpointId: id, ...checkpoint, err: error };
+    if (error instanceof RemoteError && error.code === 'MESSAGE_NOT_FOUND') {
+      this.counters.missing++;
+      this.logger.error(details, 'an expired pop is no longer in the log (retention?); not redelivered');
+      return;
+    }
+    try {
+      await this.sendBack(checkpoint, -1);
+      this.counters.deadLettered++;
+      this.logger.error(details, 'an expired pop cannot be redelivered to its retry topic; dead-lettered');
+    } catch (dlqError) {
+      if (isTransient(dlqError)) throw dlqError;
+      this.counters.failed++;
+      this.logger.error({ ...details, dlqErr: dlqError }, 'an expired pop can be neither redelivered nor dead-lettered; dropped');
+    }
   }
 
   /** Stops processing (a run in progress finishes its batch) and saves the offset. */

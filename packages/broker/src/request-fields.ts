@@ -1,5 +1,5 @@
 import type { FrameHeader } from '@litemq/protocol';
-import { ProtocolError, ResponseCode, rpcFailure, validateGroupName, validateTopicName } from '@litemq/protocol';
+import { ProtocolError, ResponseCode, rpcFailure, validateConsumerGroupName, validateGroupName, validateTopicName } from '@litemq/protocol';
 
 /** Readers of request header fields: anything missing or mistyped is INVALID_REQUEST naming the field. */
 
@@ -57,6 +57,22 @@ export function topicField(header: FrameHeader, name = 'topic', allowSystem = tr
   return topic;
 }
 
+/**
+ * The group of a consuming request (heartbeat, pop, pull): a user name short enough for its `%RETRY%` and `%DLQ%`
+ * topics; anything else is INVALID_REQUEST with errorCode GROUP_NAME_INVALID.
+ */
+export function consumerGroupField(header: FrameHeader, name = 'group'): string {
+  const group = header[name];
+  try {
+    validateConsumerGroupName(group);
+  } catch (error) {
+    if (error instanceof ProtocolError) throw rpcFailure(ResponseCode.INVALID_REQUEST, error.message, error.code);
+    throw error;
+  }
+  return group;
+}
+
+/** A producer group, or a group named by an admin or acknowledgement request (system names allowed). */
 export function groupField(header: FrameHeader, name = 'group'): string {
   const group = header[name];
   try {

@@ -1,14 +1,22 @@
 import { describe, expect, it } from 'vitest';
-import type { Frame, HeartbeatRequestHeader } from '@litemq/protocol';
-import { RequestCode, ResponseCode, expectSuccess } from '@litemq/protocol';
+import type { ConsumeType, Frame, HeartbeatRequestHeader, PopMessageRequestHeader, PullRequestHeader } from '@litemq/protocol';
+import { RequestCode, ResponseCode, TopicPerm, expectSuccess } from '@litemq/protocol';
 import { client, startBroker, waitFor } from './helpers.js';
 
-function heartbeat(clientId: string, group = 'cg'): HeartbeatRequestHeader {
+function heartbeat(clientId: string, group = 'cg', consumeType?: ConsumeType): HeartbeatRequestHeader {
   return {
     clientId,
     producerGroups: [],
-    consumers: [{ group, consumeModel: 'CLUSTERING', fromWhere: 'LAST_OFFSET', subscriptions: [{ topic: 'orders', expression: '*' }] }],
+    consumers: [{ group, consumeModel: 'CLUSTERING', fromWhere: 'LAST_OFFSET', subscriptions: [{ topic: 'orders', expression: '*' }], ...(consumeType ? { consumeType } : {}) }],
   };
+}
+
+function popRequest(group: string): PopMessageRequestHeader {
+  return { group, subscriptions: [{ topic: 'orders' }], maxCount: 1, invisibleMs: 1_000 };
+}
+
+function pullRequest(group: string): PullRequestHeader {
+  return { group, topic: 'orders', queueId: 0, offset: 0, maxCount: 1 };
 }
 
 /** A consumer connection that records the NOTIFY_CONSUMER_IDS_CHANGED oneways it receives. */
@@ -111,5 +119,62 @@ describe('consumer groups', () => {
     // Both connections are served in order: a round trip on the broadcasting one after the reset proves it got none.
     expectSuccess(await broadcasting.request(broker.address, RequestCode.HEARTBEAT, broadcastHeartbeat('cg')));
     expect(resets.broadcasting).toBe(0);
+  });
+
+  it('refuses consumer groups with no room for their retry and dead-letter topics, or with system names', async () => {
+    const broker = await startBroker();
+    await broker.topics.put({ topic: 'orders', readQueueNums: 1, writeQueueNums: 1, perm: TopicPerm.READ_WRITE });
+    const { rpc } = consumer();
+    // '%RETRY%' + 121 characters is not a valid topic name; '%X%y' looks like a system name.
+    for (const group of ['g'.repeat(121), 'g'.repeat(127), '%X%y', '%RETRY%cg']) {
+      for (const [code, header] of [[RequestCode.HEARTBEAT, heartbeat('client-a', group)], [RequestCode.POP_MESSAGE, popRequest(group)], [RequestCode.PULL_MESSAGE, pullRequest(group)]] as const) {
+        const reply = await rpc.request(broker.address, code, header);
+        expect(reply.code, `${code} ${group}`).toBe(ResponseCode.INVALID_REQUEST);
+        expect(reply.header.errorCode).toBe('GROUP_NAME_INVALID');
+      }
+      expect(broker.consumers.clientIds(group)).toEqual([]);
+    }
+    const longest = 'g'.repeat(120);
+    expectSuccess(await rpc.request(broker.address, RequestCode.HEARTBEAT, heartbeat('client-a', longest)));
+    expect(broker.topics.get(`%RETRY%${longest}`)).toBeDefined();
+    expectSuccess(await rpc.request(broker.address, RequestCode.POP_MESSAGE, { ...popRequest('g'.repeat(119)) }));
+    // Producer groups keep the general naming rule.
+    expectSuccess(await rpc.request(broker.address, RequestCode.HEARTBEAT, { clientId: 'producer', producerGroups: ['p'.repeat(127)], consumers: [] }));
+  });
+
+  it('refuses to mix pop and push consumers in one group, and leaves pop members out of queue allocation', async () => {
+    const broker = await startBroker();
+    await broker.topics.put({ topic: 'orders', readQueueNums: 2, writeQueueNums: 2, perm: TopicPerm.READ_WRITE });
+    const popper = consumer();
+    const pusher = consumer();
+    const conflict = (reply: Frame): void => {
+      expect(reply.code).toBe(ResponseCode.CONSUME_TYPE_CONFLICT);
+      expect(reply.header.errorCode).toBe('CONSUME_TYPE_CONFLICT');
+    };
+
+    // A pop group: its members are listed, but never handed queues.
+    expectSuccess(await popper.rpc.request(broker.address, RequestCode.HEARTBEAT, heartbeat('client-p', 'pop-group', 'POP')));
+    expect(broker.consumers.members('pop-group').map((m) => m.consumeType)).toEqual(['POP']);
+    expect(expectSuccess(await pusher.rpc.request(broker.address, RequestCode.GET_CONSUMER_LIST, { group: 'pop-group' })).header.clientIds).toEqual([]);
+    // A push consumer cannot join it, nor pull (and commit offsets) for it; nothing of the heartbeat is recorded.
+    const rejected = await pusher.rpc.request(broker.address, RequestCode.HEARTBEAT, { ...heartbeat('client-a', 'pop-group'), producerGroups: ['producers'] });
+    conflict(rejected);
+    expect(String(rejected.header.error)).toContain('client-p');
+    expect(broker.consumers.clientIds('pop-group')).toEqual(['client-p']);
+    expect(broker.producers.groupNames()).not.toContain('producers');
+    conflict(await pusher.rpc.request(broker.address, RequestCode.PULL_MESSAGE, pullRequest('pop-group')));
+    expectSuccess(await popper.rpc.request(broker.address, RequestCode.POP_MESSAGE, popRequest('pop-group')));
+
+    // A push group: no pop heartbeat, no pop.
+    expectSuccess(await pusher.rpc.request(broker.address, RequestCode.HEARTBEAT, heartbeat('client-a', 'push-group')));
+    conflict(await popper.rpc.request(broker.address, RequestCode.HEARTBEAT, heartbeat('client-p', 'push-group', 'POP')));
+    conflict(await popper.rpc.request(broker.address, RequestCode.POP_MESSAGE, popRequest('push-group')));
+    expect(broker.consumers.clientIds('push-group')).toEqual(['client-a']);
+
+    // Once the pop members are gone, the group may be used by push consumers.
+    await popper.rpc.close();
+    await waitFor(() => broker.consumers.clientIds('pop-group').length === 0, 10_000, 'client-p to leave');
+    expectSuccess(await pusher.rpc.request(broker.address, RequestCode.HEARTBEAT, heartbeat('client-a', 'pop-group')));
+    expect(expectSuccess(await pusher.rpc.request(broker.address, RequestCode.GET_CONSUMER_LIST, { group: 'pop-group' })).header.clientIds).toEqual(['client-a']);
   });
 });

@@ -1,7 +1,13 @@
 import { afterEach, describe, expect, it, vi } from 'vitest';
 import type { DlqListResponseHeader, Frame, PopMessageRequestHeader, ReceivedMessage, RpcClient } from '@litemq/protocol';
-import { RequestCode, ResponseCode, SystemProperty, TopicPerm, decodeRecords, expectSuccess, parseReceiptHandle } from '@litemq/protocol';
+import { randomBytes } from 'node:crypto';
+import {
+  RecordField, RequestCode, ResponseCode, SystemProperty, TopicPerm, concatRecords, deadLetterTopicOf, decodeRecords, expectSuccess, parseReceiptHandle, readMessageId,
+  readU64,
+} from '@litemq/protocol';
+import { StorageError, StorageErrorCode } from '@litemq/storage';
 import type { Broker } from '../src/index.js';
+import { encodeCheckpoint } from '../src/pop-checkpoint.js';
 import { client, record, startBroker, tempDir, waitFor } from './helpers.js';
 
 const GROUP = 'workers';
@@ -282,6 +288,57 @@ describe('pop consumption', () => {
     const third = await startBroker({ dataDir, timer: { precisionMs: 20 } });
     expect(third.pop!.reviver.reviveOffset).toBe(3);
     expect((await pop(client(), third, { pollMs: 2_000 })).messages).toEqual([]);
+  });
+
+  it('drops (or dead-letters) a checkpoint that cannot be redelivered without holding up the redeliveries behind it', async () => {
+    const { broker, rpc } = await setup({}, 1);
+    const bodies = await send(rpc, broker, 20, 1);
+    await waitFor(() => (broker.store.queueOffsets('jobs', 0)?.maxOffset ?? 0) === 20, 5_000, 'messages readable');
+    // Checkpoints of groups whose retry topic cannot exist (as written before consumer group names were checked):
+    // '%RETRY%' + 121 characters is too long (its '%DLQ%' topic is not), + 127 both are, '%X%y' is no user name.
+    const stored = await broker.store.read('jobs', 0, 0, { maxCount: 1 });
+    expect(stored.status).toBe('FOUND');
+    const target = { commitLogOffset: readU64(stored.records, RecordField.COMMIT_LOG_OFFSET), msgId: readMessageId(stored.records, RecordField.MSG_ID) };
+    const dlqOnly = 'g'.repeat(121);
+    const bad = [dlqOnly, 'g'.repeat(127), '%X%y'].map((group) => encodeCheckpoint(
+      { group, topic: 'jobs', queueId: 0, queueOffset: 0, ...target, maxReconsumeTimes: undefined, invisibleMs: 100 }, randomBytes(16), Date.now(),
+    ));
+    await broker.store.append(concatRecords(bad));
+    await waitFor(() => broker.pop!.reviver.reviveOffset === 3, 5_000, 'the bad checkpoints to be processed');
+    expect(broker.pop!.reviver.counters).toMatchObject({ deadLettered: 1, failed: 2, transientFailures: 0 });
+    expect(broker.store.queueOffsets(deadLetterTopicOf(dlqOnly), 0)?.maxOffset).toBe(1);
+
+    // Every checkpoint after them is redelivered.
+    expect((await popAll(rpc, broker, 20, 5_000, { invisibleMs: 200 })).messages.length).toBe(20);
+    const again = await popAll(rpc, broker, 20, 10_000, { invisibleMs: 30_000 });
+    expect(again.messages.map((m) => m.body.toString()).sort()).toEqual([...bodies].sort());
+    expect(broker.pop!.reviver.counters).toMatchObject({ retried: 20, failed: 2 });
+    expect(broker.pop!.reviver.reviveOffset).toBe(23);
+  });
+
+  it('retries a checkpoint whose redelivery failed transiently, with backoff, redelivering each message once', async () => {
+    const { broker, rpc } = await setup({}, 1);
+    await send(rpc, broker, 3, 1);
+    await waitFor(() => (broker.store.queueOffsets('jobs', 0)?.maxOffset ?? 0) === 3, 5_000, 'messages readable');
+    // The store refuses the retry copy of m1 twice (disk full), then recovers.
+    let refused = 0;
+    const append = broker.store.append.bind(broker.store);
+    vi.spyOn(broker.store, 'append').mockImplementation(async (records, ...rest) => {
+      const copy = decodeRecords(records);
+      if (refused < 2 && copy.some((m) => m.topic === `%RETRY%${GROUP}` && m.body.toString() === 'm1')) {
+        refused++;
+        throw new StorageError(StorageErrorCode.DISK_FULL, 'disk full (test)');
+      }
+      return append(records, ...rest);
+    });
+    expect((await popAll(rpc, broker, 3, 5_000, { invisibleMs: 200 })).messages.length).toBe(3);
+    const again = await popAll(rpc, broker, 3, 10_000, { invisibleMs: 30_000 });
+    expect(again.messages.map((m) => m.body.toString()).sort()).toEqual(['m0', 'm1', 'm2']);
+    expect(refused).toBe(2);
+    expect(broker.pop!.reviver.counters).toMatchObject({ retried: 3, failed: 0, transientFailures: 2 });
+    // Nothing twice: the checkpoints revived around the failure were not revived again.
+    expect((await pop(rpc, broker, { pollMs: 500 })).messages).toEqual([]);
+    expect(broker.pop!.reviver.reviveOffset).toBe(3);
   });
 
   it('keeps an acknowledged pop acknowledged across a downtime far past its invisible time', async () => {

@@ -3,7 +3,7 @@ import type {
 } from '@litemq/protocol';
 import {
   FrameFlag, POP_MAX_COUNT, POP_MAX_INVISIBLE_MS, POP_MIN_INVISIBLE_MS, RemotingError, RemotingErrorCode, RequestCode, ResponseCode, RpcClient, emptySections,
-  expectSuccess, parseReceiptHandle, readRecordSections, validateGroupName, validateTopicName,
+  expectSuccess, parseReceiptHandle, readRecordSections, validateConsumerGroupName, validateTopicName,
 } from '@litemq/protocol';
 import { ClientError, ClientErrorCode, abortedError, clientClosed, invalidOptions } from './errors.js';
 import type { ClientLogger } from './logger.js';
@@ -17,7 +17,11 @@ import { checkInteger, checkNameServers, createClientId } from './util.js';
 
 export interface SimpleConsumerOptions {
   nameServers: string[];
-  /** Consumer group: every SimpleConsumer of the group shares every queue; each message goes to one of them. */
+  /**
+   * Consumer group: every SimpleConsumer of the group shares every queue; each message goes to one of them. Letters,
+   * digits, `-` and `_`, at most 120 characters (GROUP_NAME_INVALID). A group is all simple consumers or all push
+   * consumers: brokers refuse to mix them (CONSUME_TYPE_CONFLICT).
+   */
   group: string;
   /** How long receive() waits for a message when none is visible (long polling), in ms. Default 15000 (the broker caps it). */
   awaitDurationMs?: number;
@@ -94,7 +98,7 @@ export class SimpleConsumer implements AsyncDisposable {
   constructor(options: SimpleConsumerOptions) {
     if (typeof options !== 'object' || options === null) throw invalidOptions('SimpleConsumer options are required');
     const nameServers = checkNameServers(options.nameServers);
-    validateGroupName(options.group);
+    validateConsumerGroupName(options.group);
     this.group = options.group;
     const fromWhere = options.consumeFromWhere ?? 'LAST_OFFSET';
     if (!['LAST_OFFSET', 'FIRST_OFFSET', 'TIMESTAMP'].includes(fromWhere)) throw invalidOptions('consumeFromWhere must be LAST_OFFSET, FIRST_OFFSET or TIMESTAMP');
@@ -327,7 +331,7 @@ export class SimpleConsumer implements AsyncDisposable {
       clientId: this.clientId,
       producerGroups: [],
       consumers: [{
-        group: this.group, consumeModel: 'CLUSTERING', fromWhere: this.fromWhere,
+        group: this.group, consumeModel: 'CLUSTERING', consumeType: 'POP', fromWhere: this.fromWhere,
         ...(this.maxReconsumeTimes === undefined ? {} : { maxReconsumeTimes: this.maxReconsumeTimes }),
         subscriptions: [...this.subscriptions].map(([topic, filter]) => (filter.sql ? { topic, expression: filter.expression, sql: filter.sql.expression } : { topic, expression: filter.expression })),
       }],

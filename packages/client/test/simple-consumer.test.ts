@@ -78,6 +78,11 @@ async function setup(brokers = 2) {
 describe('SimpleConsumer', () => {
   it('validates its options and calls', async () => {
     expect(() => new SimpleConsumer({ nameServers: ['127.0.0.1:1'], group: 'bad group' })).toThrow(expect.objectContaining({ code: 'GROUP_NAME_INVALID' }) as Error);
+    // No room for `%RETRY%<group>` in a topic name, or a system-looking name: refused before anything is sent.
+    for (const group of ['g'.repeat(121), '%X%y']) {
+      expect(() => new SimpleConsumer({ nameServers: ['127.0.0.1:1'], group })).toThrow(expect.objectContaining({ code: 'GROUP_NAME_INVALID' }) as Error);
+    }
+    expect(new SimpleConsumer({ nameServers: ['127.0.0.1:1'], group: 'g'.repeat(120) }).group.length).toBe(120);
     expect(() => new SimpleConsumer({ nameServers: [], group: 'g' })).toThrow(expect.objectContaining({ code: 'INVALID_OPTIONS' }) as Error);
     expect(() => new SimpleConsumer({ nameServers: ['127.0.0.1:1'], group: 'g', awaitDurationMs: -1 })).toThrow(expect.objectContaining({ code: 'INVALID_OPTIONS' }) as Error);
     const idle = new SimpleConsumer({ nameServers: ['127.0.0.1:1'], group: 'g' });
@@ -102,7 +107,7 @@ describe('SimpleConsumer', () => {
     consumer.subscribe('orders', { tags: 'paid || refunded', sql: "region = 'eu'" });
     await consumer.start();
     // Announced to both brokers.
-    for (const broker of cluster.brokers) expect(broker.heartbeats[0]).toMatchObject({ consumers: [{ group: 'workers', maxReconsumeTimes: 3, subscriptions: [{ topic: 'orders', sql: "region = 'eu'" }] }] });
+    for (const broker of cluster.brokers) expect(broker.heartbeats[0]).toMatchObject({ consumers: [{ group: 'workers', consumeType: 'POP', maxReconsumeTimes: 3, subscriptions: [{ topic: 'orders', sql: "region = 'eu'" }] }] });
 
     const startedAt = Date.now();
     expect(await consumer.receive(4, 5_000)).toEqual([]);

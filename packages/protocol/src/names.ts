@@ -33,10 +33,33 @@ export function validateTopicName(name: unknown, options: { allowSystem?: boolea
   if (problem) throw new ProtocolError(ProtocolErrorCode.TOPIC_NAME_INVALID, `topic name ${JSON.stringify(name)} ${problem}`);
 }
 
-/** Throws GROUP_NAME_INVALID unless `name` is a valid producer or consumer group name. */
+/**
+ * Longest consumer group name: the group's `%RETRY%<group>` and `%DLQ%<group>` topics must be valid topic names
+ * (MAX_NAME_LENGTH) too.
+ */
+export const MAX_CONSUMER_GROUP_LENGTH = MAX_NAME_LENGTH - Math.max(SystemTopicPrefix.RETRY.length, SystemTopicPrefix.DLQ.length);
+
+/**
+ * Throws GROUP_NAME_INVALID unless `name` is a valid group name (system names only when allowed). Producer groups
+ * and admin look-ups; consumers use validateConsumerGroupName.
+ */
 export function validateGroupName(name: unknown, options: { allowSystem?: boolean } = {}): asserts name is string {
   const problem = nameProblem(name, options.allowSystem ?? false);
   if (problem) throw new ProtocolError(ProtocolErrorCode.GROUP_NAME_INVALID, `group name ${JSON.stringify(name)} ${problem}`);
+}
+
+/**
+ * Throws GROUP_NAME_INVALID unless `name` can name a consumer group: a user name (letters, digits, `-`, `_`; never
+ * a system name) of at most MAX_CONSUMER_GROUP_LENGTH characters, so that its retry and dead-letter topics exist.
+ */
+export function validateConsumerGroupName(name: unknown): asserts name is string {
+  validateGroupName(name);
+  if (name.length > MAX_CONSUMER_GROUP_LENGTH) {
+    throw new ProtocolError(
+      ProtocolErrorCode.GROUP_NAME_INVALID,
+      `consumer group name ${JSON.stringify(name)} is ${name.length} characters long; the maximum is ${MAX_CONSUMER_GROUP_LENGTH} (its retry topic ${SystemTopicPrefix.RETRY}<group> must fit in ${MAX_NAME_LENGTH})`,
+    );
+  }
 }
 
 export function retryTopicOf(group: string): string {

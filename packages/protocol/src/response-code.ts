@@ -17,6 +17,11 @@ export const ResponseCode = {
   SERVICE_NOT_AVAILABLE: 6,
   // 10-19: topics and groups
   TOPIC_NOT_EXIST: 10,
+  /**
+   * The request would mix consume types in one consumer group: a pop (SimpleConsumer) request or heartbeat for a
+   * group with live push members, or a push heartbeat or pull for a group with live pop members.
+   */
+  CONSUME_TYPE_CONFLICT: 11,
   // 20-29: send
   /** A message record failed validation (size, CRC, properties, names). */
   MESSAGE_ILLEGAL: 20,

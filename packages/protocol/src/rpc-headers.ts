@@ -6,6 +6,8 @@
 
 export type ConsumeModel = 'CLUSTERING' | 'BROADCASTING';
 export type ConsumeFromWhere = 'LAST_OFFSET' | 'FIRST_OFFSET' | 'TIMESTAMP';
+/** How a consumer takes messages: PUSH (PushConsumer: pulls the queues rebalanced to it) or POP (SimpleConsumer). */
+export type ConsumeType = 'PUSH' | 'POP';
 
 /** Permission bits of a topic on a broker. */
 export const TopicPerm = { READ: 4, WRITE: 2, READ_WRITE: 6 } as const;
@@ -68,6 +70,8 @@ export type ConsumerHeartbeat = {
   subscriptions: SubscriptionData[];
   /** The group's retry limit before the dead-letter queue (default 16). */
   maxReconsumeTimes?: number;
+  /** Default PUSH. A group's live members all have one type (else CONSUME_TYPE_CONFLICT); only PUSH members get queues. */
+  consumeType?: ConsumeType;
 };
 export type HeartbeatRequestHeader = {
   clientId: string;

@@ -13,6 +13,12 @@ import {
   patchStoredFields,
   readRecordSections,
   tagHash,
+  MAX_CONSUMER_GROUP_LENGTH,
+  MAX_NAME_LENGTH,
+  deadLetterTopicOf,
+  retryTopicOf,
+  validateConsumerGroupName,
+  validateGroupName,
   validateTopicName,
   verifyStoredRecordCrc,
   writeHost,
@@ -110,6 +116,21 @@ describe('record codec', () => {
     expect(codeOf(() => encodeRecord({ topic: 't', body: '', tags: 'x'.repeat(256) }))).toBe('MESSAGE_INVALID');
     expect(encodeRecord({ topic: '%RETRY%g', body: '' }, { allowSystemTopic: true }).length).toBeGreaterThan(0);
     expect(() => validateTopicName('%DLQ%group-1', { allowSystem: true })).not.toThrow();
+  });
+
+  it('accepts only consumer group names whose retry and dead-letter topics are valid topic names', () => {
+    const longest = 'g'.repeat(MAX_CONSUMER_GROUP_LENGTH);
+    expect(MAX_CONSUMER_GROUP_LENGTH).toBe(MAX_NAME_LENGTH - '%RETRY%'.length);
+    expect(() => validateConsumerGroupName(longest)).not.toThrow();
+    expect(() => validateTopicName(retryTopicOf(longest), { allowSystem: true })).not.toThrow();
+    expect(() => validateTopicName(deadLetterTopicOf(longest), { allowSystem: true })).not.toThrow();
+    expect(codeOf(() => validateConsumerGroupName(`${longest}g`))).toBe('GROUP_NAME_INVALID');
+    expect(() => validateConsumerGroupName(`${longest}g`)).toThrow(`the maximum is ${MAX_CONSUMER_GROUP_LENGTH}`);
+    expect(codeOf(() => validateConsumerGroupName('g'.repeat(MAX_NAME_LENGTH)))).toBe('GROUP_NAME_INVALID');
+    // System-looking names are reserved: no `%` in a consumer group.
+    for (const name of ['%X%y', '%RETRY%g', '%DLQ%g', '%TOOLS%', 'a%b', '', 'bad group']) expect(codeOf(() => validateConsumerGroupName(name)), name).toBe('GROUP_NAME_INVALID');
+    // Producer groups keep the general rule.
+    expect(() => validateGroupName('p'.repeat(MAX_NAME_LENGTH))).not.toThrow();
   });
 
   it('hashes tags stably with 0 reserved for no tag', () => {

@@ -1,11 +1,12 @@
-import type { ConsumeFromWhere, ConsumeModel, Frame, FrameHeader, RpcConnection, RpcHandler, RpcReply, SubscriptionData } from '@litemq/protocol';
+import type { ConsumeFromWhere, ConsumeModel, ConsumeType, Frame, FrameHeader, RpcConnection, RpcHandler, RpcReply, SubscriptionData } from '@litemq/protocol';
 import { ResponseCode, rpcFailure } from '@litemq/protocol';
 import type { BrokerContext } from '../broker-context.js';
-import { arrayField, checkInt, groupField, stringField, topicField } from '../request-fields.js';
+import { arrayField, checkInt, consumerGroupField, groupField, stringField, topicField } from '../request-fields.js';
 import { retryOf } from '../retry-service.js';
 
 const CONSUME_MODELS: readonly ConsumeModel[] = ['CLUSTERING', 'BROADCASTING'];
 const FROM_WHERE: readonly ConsumeFromWhere[] = ['LAST_OFFSET', 'FIRST_OFFSET', 'TIMESTAMP'];
+const CONSUME_TYPES: readonly ConsumeType[] = ['PUSH', 'POP'];
 
 function objectAt(value: unknown, what: string): FrameHeader {
   if (typeof value !== 'object' || value === null || Array.isArray(value)) throw rpcFailure(ResponseCode.INVALID_REQUEST, `${what} must be a map`);
@@ -17,7 +18,11 @@ function oneOf<T extends string>(value: unknown, allowed: readonly T[], what: st
   return value as T;
 }
 
-/** HEARTBEAT: refreshes the client's producer and consumer group memberships (joins notify the group). */
+/**
+ * HEARTBEAT: refreshes the client's producer and consumer group memberships (joins notify the group). Consumer
+ * groups must be valid consumer group names (GROUP_NAME_INVALID), and a consumer may not join a group whose live
+ * members consume by another type (CONSUME_TYPE_CONFLICT): then nothing of the heartbeat is recorded.
+ */
 export function heartbeatProcessor(context: BrokerContext): RpcHandler {
   return async (request: Frame, connection: RpcConnection): Promise<RpcReply> => {
     const clientId = stringField(request.header, 'clientId');
@@ -33,8 +38,9 @@ export function heartbeatProcessor(context: BrokerContext): RpcHandler {
         return sql === undefined ? { topic: topicField(subscription), expression } : { topic: topicField(subscription), expression, sql };
       });
       return {
-        group: groupField(consumer),
+        group: consumerGroupField(consumer),
         consumeModel: oneOf(consumer.consumeModel ?? 'CLUSTERING', CONSUME_MODELS, `consumers[${i}].consumeModel`),
+        consumeType: oneOf(consumer.consumeType ?? 'PUSH', CONSUME_TYPES, `consumers[${i}].consumeType`),
         fromWhere: oneOf(consumer.fromWhere ?? 'LAST_OFFSET', FROM_WHERE, `consumers[${i}].fromWhere`),
         subscriptions,
         ...(consumer.maxReconsumeTimes === undefined || consumer.maxReconsumeTimes === null
@@ -42,10 +48,13 @@ export function heartbeatProcessor(context: BrokerContext): RpcHandler {
           : { maxReconsumeTimes: checkInt(consumer.maxReconsumeTimes, `consumers[${i}].maxReconsumeTimes`, 0, 1000) }),
       };
     });
+    for (const consumer of consumers) context.consumers.assertConsumeType(consumer.group, consumer.consumeType, clientId);
     const now = Date.now();
     for (const group of producerGroups) context.producers.heartbeat(group, clientId, connection, now);
     for (const consumer of consumers) {
-      context.consumers.heartbeat(consumer.group, { clientId, connection, consumeModel: consumer.consumeModel, fromWhere: consumer.fromWhere, subscriptions: consumer.subscriptions }, now);
+      context.consumers.heartbeat(consumer.group, {
+        clientId, connection, consumeModel: consumer.consumeModel, consumeType: consumer.consumeType, fromWhere: consumer.fromWhere, subscriptions: consumer.subscriptions,
+      }, now);
     }
     // Retry topics of cluster-mode groups exist (and are routable) before the consumer looks their route up.
     if (consumers.length > 0) await retryOf(context).onHeartbeat(consumers);

@@ -6,7 +6,7 @@ import type { PopArgs, PopFilter, PopResult } from '../pop-service.js';
 import { popOf } from '../pop-service.js';
 import type { PopWakeReason } from '../pop-waiters.js';
 import { PullSqlFilters } from '../pull-sql-filter.js';
-import { arrayField, checkInt, groupField, intField, optionalIntField, optionalStringField, topicField } from '../request-fields.js';
+import { arrayField, checkInt, consumerGroupField, intField, optionalIntField, optionalStringField, topicField } from '../request-fields.js';
 
 const FROM_WHERE: readonly ConsumeFromWhere[] = ['LAST_OFFSET', 'FIRST_OFFSET', 'TIMESTAMP'];
 const MAX_SUBSCRIPTIONS = 64;
@@ -60,7 +60,7 @@ export function popMessageProcessor(context: BrokerContext): RpcHandler {
     const fromWhere = header.fromWhere ?? 'LAST_OFFSET';
     if (!FROM_WHERE.includes(fromWhere as ConsumeFromWhere)) invalid(`fromWhere must be one of ${FROM_WHERE.join(', ')}`);
     return {
-      group: groupField(header),
+      group: consumerGroupField(header),
       subscriptions,
       maxCount: Math.min(intField(header, 'maxCount', 1, POP_MAX_COUNT), maxPullCount),
       maxBytes: maxPullBytes,
@@ -73,6 +73,8 @@ export function popMessageProcessor(context: BrokerContext): RpcHandler {
   }
 
   async function attempt(args: PopArgs, connection: RpcConnection, deadline: number): Promise<RpcReply> {
+    // Checked at every attempt: push members may have joined while the pop was held.
+    context.consumers.assertConsumeType(args.group, 'POP');
     const service = popOf(context);
     const result = await service.pop(args);
     if (result.records.length > 0 || deadline <= Date.now() || context.closing) return reply(context, result);

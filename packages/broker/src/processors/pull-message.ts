@@ -5,7 +5,7 @@ import type { BrokerContext } from '../broker-context.js';
 import { clampOffset, requireTopic } from '../broker-context.js';
 import type { WakeReason } from '../long-polling-service.js';
 import { PullSqlFilters } from '../pull-sql-filter.js';
-import { arrayField, checkInt, groupField, intField, optionalIntField, optionalStringField, topicField } from '../request-fields.js';
+import { arrayField, checkInt, consumerGroupField, intField, optionalIntField, optionalStringField, topicField } from '../request-fields.js';
 
 interface PullArgs {
   group: string;
@@ -44,7 +44,7 @@ export function pullMessageProcessor(context: BrokerContext): RpcHandler {
     const tagHashes = arrayField(header, 'tagHashes');
     const sql = optionalStringField(header, 'sql');
     return {
-      group: groupField(header),
+      group: consumerGroupField(header),
       topic: topicField(header),
       queueId: intField(header, 'queueId', 0, 65_535),
       offset: intField(header, 'offset'),
@@ -136,6 +136,7 @@ export function pullMessageProcessor(context: BrokerContext): RpcHandler {
 
   return (request: Frame, connection: RpcConnection): Promise<RpcReply> => {
     const args = parse(request);
+    context.consumers.assertConsumeType(args.group, 'PUSH');
     const config = requireTopic(context, args.topic);
     if ((config.perm & TopicPerm.READ) === 0) throw rpcFailure(ResponseCode.NO_PERMISSION, `topic ${args.topic} is not readable on broker ${context.options.brokerName}`);
     if (args.queueId >= config.readQueueNums) {
