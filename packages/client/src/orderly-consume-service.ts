@@ -14,16 +14,24 @@ import { checkInteger, sleep } from './util.js';
 export const ORDERLY_DEFAULT_MAX_RECONSUME_TIMES = 5;
 const DEFAULT_SUSPEND_MS = 1000;
 const DEFAULT_LOCK_RENEW_INTERVAL_MS = 20_000;
-/** How long a released queue waits for its message in flight before it is unlocked anyway (or left to expire). */
-const RELEASE_WAIT_MS = 10_000;
+/** Shortest renewal interval derived from a short broker lease. */
+const MIN_RENEW_INTERVAL_MS = 10;
+/** How often a released queue whose handler still runs says so (its lock is kept and renewed meanwhile). */
+const RELEASE_WARN_MS = 10_000;
+/** Commit attempts of a queue before it is unlocked (a queue whose offset could not be committed is not unlocked). */
+const COMMIT_ATTEMPTS = 3;
+const COMMIT_RETRY_MS = 200;
+
+/** Monotonic time (ms) for lease bookkeeping: a wall-clock step neither stretches nor cuts a lease. */
+const now = (): number => performance.now();
 
 /** Tuning of `PushConsumerOptions.orderly` (`orderly: true` takes every default). */
 export interface OrderlyConsumeOptions {
   /** Pause of a queue after its message failed, before the message is retried in place, in ms. Default 1000. */
   suspendMs?: number;
   /**
-   * How often the consumer renews its queue locks and retries the ones another member still held, in ms. Keep it
-   * well under the broker's `queueLockLeaseMs` (default 60 000). Default 20 000.
+   * How often the consumer renews its queue locks and retries the ones another member still held, in ms; never
+   * longer than a third of the broker's lease (`queueLockLeaseMs`, answered with every lock). Default 20 000.
    */
   lockRenewIntervalMs?: number;
 }
@@ -47,41 +55,61 @@ export interface OrderlyHost {
   handle(message: ReceivedMessage): Promise<void> | void;
   /** The configured retry limit for this message (option number or function), if any. */
   maxReconsumeTimes(message: ReceivedMessage): number | undefined;
+  /** Commits the queues' offsets (sets `lastCommitted` of each queue committed); rejects if a broker failed. */
   commit(pqs: ProcessQueue[]): Promise<void>;
   /** Drops an assigned queue whose lock another member now holds (a later rebalance may take it again). */
   forget(pq: ProcessQueue): void;
   requestRebalance(): void;
 }
 
+/** Delivery state of a queue, by queue key: it outlives a ProcessQueue, so a queue taken again waits for its old handler. */
 interface QueueState {
   /** A message of the queue is in the handler, suspended before a retry, or being dead-lettered. */
   busy: boolean;
   timer: NodeJS.Timeout | undefined;
   idleWaiters: Array<() => void>;
+  /** The queue's newest ProcessQueue: the one put back in the ready set when the queue is idle again. */
+  current: ProcessQueue | undefined;
+}
+
+/** A lock this client holds (or believes it holds): renewed until it is released or found lost. */
+interface HeldLock {
+  queue: MessageQueue;
+  /** Client-side end of the lease (monotonic ms): no message is started after it. */
+  until: number;
 }
 
 /**
  * Orderly consumption (design brief §6): each assigned queue is processed strictly serially, in offset order,
  * and only while this client holds the broker's lock on it. Locks are taken before a queue is consumed (a queue
- * another member still holds is retried every `lockRenewIntervalMs`), renewed on that interval, released after the
- * message in flight finished and the offset was committed when the queue is rebalanced away or the consumer
- * closes. A failing message is retried in place after `suspendMs`, up to maxReconsumeTimes, then dead-lettered
- * through CONSUMER_SEND_BACK (never the retry topic) and the queue moves on.
+ * another member still holds is retried every renewal), renewed every `lockRenewIntervalMs` (at most a third of
+ * the broker's lease), and released when the queue is rebalanced away or the consumer closes: after the message in
+ * flight finished (the lock is renewed meanwhile, however long it takes) and the offset was committed; a queue
+ * whose offset cannot be committed is not unlocked (its lease runs out instead). A queue being released is not
+ * locked again until the release is over, and a queue's delivery state is kept per queue, not per ProcessQueue,
+ * so a queue never has two messages in the handler. A failing message is retried in place after `suspendMs`, up to
+ * maxReconsumeTimes, then dead-lettered through CONSUMER_SEND_BACK (never the retry topic) and the queue moves on.
  */
 export class OrderlyConsumeService {
   readonly suspendMs: number;
   readonly lockRenewIntervalMs: number;
-  private readonly states = new Map<ProcessQueue, QueueState>();
+  private readonly states = new Map<string, QueueState>();
   private readonly readyQueues = new Set<ProcessQueue>();
-  /** Client-side end of each held lock's lease (ms), by queue key: no message is started after it. */
-  private readonly lockedUntil = new Map<string, number>();
-  /** Queues the last rebalance wanted but could not lock (another member held them). */
+  /** Locks held, by queue key. */
+  private readonly held = new Map<string, HeldLock>();
+  /** Queue keys with a LOCK request of lock() in flight. */
+  private readonly locking = new Set<string>();
+  /** Queues the last rebalance wanted but could not lock (another member held them, or still being released). */
   private readonly missing = new Set<string>();
-  /** Releases in progress (wait, commit, unlock), by queue key: locking that queue again waits for it. */
+  /** Releases in progress (wait, commit, unlock), by queue key: the queue is not locked again before they end. */
   private readonly releases = new Map<string, Promise<void>>();
   /** Earlier in-place failures of each failing message, [timeMs, reason]. */
   private readonly failures = new WeakMap<CachedMessage, Array<[number, string]>>();
   private readonly deadLettering = new Set<Promise<void>>();
+  /** Shortest lease a broker answered (ms): renewals run at most a third of it apart. */
+  private leaseMs: number | undefined;
+  private renewTimer: NodeJS.Timeout | undefined;
+  private renewDueAt = 0;
   private running = 0;
   private idleWaiter: (() => void) | undefined;
   private renewing = false;
@@ -95,69 +123,91 @@ export class OrderlyConsumeService {
     this.lockRenewIntervalMs = checkInteger('orderly.lockRenewIntervalMs', options.lockRenewIntervalMs, DEFAULT_LOCK_RENEW_INTERVAL_MS, 10);
   }
 
+  /** Time between renewals: lockRenewIntervalMs, or a third of the shortest lease a broker answered if shorter. */
+  get renewIntervalMs(): number {
+    if (this.leaseMs === undefined) return this.lockRenewIntervalMs;
+    return Math.max(MIN_RENEW_INTERVAL_MS, Math.min(this.lockRenewIntervalMs, Math.floor(this.leaseMs / 3)));
+  }
+
+  /** Starts renewing the locks (the consumer calls it once running). */
+  start(): void {
+    this.scheduleRenew();
+  }
+
   // --- locks -------------------------------------------------------------------------------------------
 
-  /** Locks a queue before it is consumed (rebalance); false when another member holds it (retried later). */
+  /**
+   * Locks a queue before it is consumed (rebalance); false when another member holds it or this client is still
+   * releasing it (its old handler still runs): retried after the release or at the next renewal.
+   */
   async lock(address: string, queue: MessageQueue): Promise<boolean> {
     const key = queueKey(queue);
-    const release = this.releases.get(key);
-    if (release) await release;
-    const sentAt = Date.now();
-    let locked: LockQueue[];
-    let leaseMs: number;
+    if (this.releases.has(key)) {
+      this.missing.add(key);
+      this.host.logger.debug({ queue: key }, 'orderly: the queue is still being released; it is locked again once that is over');
+      return false;
+    }
+    const sentAt = now();
+    let reply: { locked: LockQueue[]; leaseMs: number };
+    this.locking.add(key);
     try {
-      ({ locked, leaseMs } = await this.lockBatch(address, [queue]));
+      reply = await this.lockBatch(address, [queue]);
     } catch (error) {
       this.missing.add(key);
       this.host.logger.warn({ queue: key, err: error }, 'orderly: cannot lock the queue; will retry');
       return false;
+    } finally {
+      this.locking.delete(key);
     }
-    if (locked.length === 0) {
+    this.learnLease(reply.leaseMs);
+    if (reply.locked.length === 0) {
       this.missing.add(key);
       this.host.logger.info({ queue: key }, 'orderly: the queue is locked by another member; will retry');
       return false;
     }
     this.missing.delete(key);
-    this.lockedUntil.set(key, sentAt + leaseMs);
+    this.held.set(key, { queue, until: sentAt + reply.leaseMs });
     return true;
   }
 
+  /** Gives back a lock lock() took for a queue the consumer then did not take on (rebalance bailed out). */
+  async unlock(address: string, queue: MessageQueue): Promise<void> {
+    this.held.delete(queueKey(queue));
+    await this.unlockBatch(address, [queue]);
+  }
+
   /**
-   * Renews the locks of every assigned queue (run every lockRenewIntervalMs). A queue whose lock another member
-   * took is dropped; queues a rebalance could not lock yet get another rebalance.
+   * Renews every held lock, of assigned queues and of queues being released (runs every renewIntervalMs). A queue
+   * whose lock another member took is dropped; queues a rebalance could not lock yet get another rebalance.
    */
   async renew(): Promise<void> {
     if (this.renewing || this.closed) return;
     this.renewing = true;
     try {
-      for (const [address, pqs] of this.byAddress(this.host.assigned())) {
-        const sentAt = Date.now();
+      const addresses = new Set<string>();
+      for (const { queue } of this.held.values()) {
+        const address = this.host.brokerAddress(queue);
+        if (address) addresses.add(address);
+      }
+      for (const address of addresses) {
+        if (this.closed) return;
+        // Read right before sending: a queue unlocked while an earlier broker answered must not be locked again.
+        const queues = [...this.held.values()].map((lock) => lock.queue).filter((queue) => this.host.brokerAddress(queue) === address);
+        if (queues.length === 0) continue;
+        const sentAt = now();
         let reply: { locked: LockQueue[]; leaseMs: number };
         try {
-          reply = await this.lockBatch(address, pqs.map((pq) => pq.queue));
+          reply = await this.lockBatch(address, queues);
         } catch (error) {
           this.host.logger.warn({ broker: address, err: error }, 'orderly: lock renewal failed; consuming stops when the leases run out');
           continue;
         }
         if (this.closed) return;
-        const locked = new Set(reply.locked.map((queue) => `${queue.topic}@${queue.queueId}`));
-        for (const pq of pqs) {
-          if (pq.dropped) continue;
-          const key = queueKey(pq.queue);
-          if (locked.has(`${pq.queue.topic}@${pq.queue.queueId}`)) {
-            this.lockedUntil.set(key, sentAt + reply.leaseMs);
-            if (pq.hasReady) this.readyQueues.add(pq);
-          } else {
-            this.host.logger.warn({ queue: key }, 'orderly: the queue lock was lost to another member; dropping the queue');
-            this.lockedUntil.delete(key);
-            this.readyQueues.delete(pq);
-            this.cancelSuspend(pq);
-            this.host.forget(pq);
-          }
-        }
+        this.learnLease(reply.leaseMs);
+        this.renewed(address, queues, reply, sentAt);
       }
-      // Forget idle queues dropped without a release (lock lost, offsets reset by an admin).
-      for (const [pq, state] of this.states) if (pq.dropped && !state.busy) this.states.delete(pq);
+      // Forget the state of idle queues no longer consumed.
+      for (const [key, state] of this.states) if (this.forgettable(key, state)) this.states.delete(key);
       this.pump();
       if (this.missing.size > 0) {
         this.missing.clear();
@@ -168,53 +218,138 @@ export class OrderlyConsumeService {
     }
   }
 
+  /** Applies a renewal's answer: leases extended, lost locks dropped, locks no longer wanted given back. */
+  private renewed(address: string, queues: readonly MessageQueue[], reply: { locked: LockQueue[]; leaseMs: number }, sentAt: number): void {
+    const locked = new Set(reply.locked.map((queue) => `${queue.topic}@${queue.queueId}`));
+    const assigned = new Map<string, ProcessQueue>();
+    for (const pq of this.host.assigned()) assigned.set(queueKey(pq.queue), pq);
+    const unwanted: MessageQueue[] = [];
+    for (const queue of queues) {
+      const key = queueKey(queue);
+      const lock = this.held.get(key);
+      const pq = assigned.get(key);
+      if (locked.has(`${queue.topic}@${queue.queueId}`)) {
+        if (lock) {
+          lock.until = Math.max(lock.until, sentAt + reply.leaseMs);
+          if (pq?.hasReady && !pq.dropped) this.readyQueues.add(pq);
+        } else if (!this.locking.has(key)) unwanted.push(queue); // released while the renewal was under way
+      } else if (lock) {
+        this.host.logger.warn({ queue: key }, 'orderly: the queue lock was lost to another member; dropping the queue');
+        this.held.delete(key);
+        this.cancelSuspend(key);
+        if (pq) {
+          this.readyQueues.delete(pq);
+          this.host.forget(pq);
+        }
+      }
+    }
+    if (unwanted.length > 0) void this.unlockBatch(address, unwanted);
+  }
+
+  /** The broker's lease: renewals are scheduled at most a third of the shortest one apart. */
+  private learnLease(leaseMs: number): void {
+    if (!(leaseMs > 0) || (this.leaseMs !== undefined && leaseMs >= this.leaseMs)) return;
+    this.leaseMs = leaseMs;
+    if (this.renewTimer && now() + this.renewIntervalMs < this.renewDueAt) this.scheduleRenew();
+  }
+
+  private scheduleRenew(): void {
+    clearTimeout(this.renewTimer);
+    this.renewTimer = undefined;
+    if (this.closed) return;
+    const delay = this.renewIntervalMs;
+    this.renewDueAt = now() + delay;
+    this.renewTimer = setTimeout(() => {
+      this.renewTimer = undefined;
+      void this.renew().finally(() => this.scheduleRenew());
+    }, delay);
+    this.renewTimer.unref();
+  }
+
   /**
-   * Queues rebalanced away (already dropped): each one, in the background, finishes its message in flight,
-   * commits its offset, then unlocks, so the next owner starts exactly after the last processed message.
+   * Queues no longer consumed (already dropped): each one, in the background, finishes its message in flight
+   * (its lock renewed meanwhile), commits its offset (`commit: false` after an admin reset the offsets), then
+   * unlocks, so the next owner starts exactly after the last processed message.
    */
-  release(pqs: readonly ProcessQueue[]): void {
+  release(pqs: readonly ProcessQueue[], options: { commit?: boolean } = {}): void {
     for (const pq of pqs) {
       const key = queueKey(pq.queue);
       this.readyQueues.delete(pq);
-      const done = this.releaseOne(pq).catch((error: unknown) => this.host.logger.warn({ queue: key, err: error }, 'orderly: releasing the queue failed'));
+      const previous = this.releases.get(key);
+      const done = (async () => {
+        if (previous) await previous;
+        await this.releaseOne(pq, options.commit ?? true);
+      })().catch((error: unknown) => this.host.logger.warn({ queue: key, err: error }, 'orderly: releasing the queue failed'));
       this.releases.set(key, done);
       void done.finally(() => {
-        if (this.releases.get(key) === done) this.releases.delete(key);
+        if (this.releases.get(key) !== done) return;
+        this.releases.delete(key);
+        // A rebalance that wanted the queue back meanwhile was refused: take it now.
+        if (this.missing.has(key) && !this.closed) this.host.requestRebalance();
       });
     }
   }
 
-  private async releaseOne(pq: ProcessQueue): Promise<void> {
+  private async releaseOne(pq: ProcessQueue, commit: boolean): Promise<void> {
     const key = queueKey(pq.queue);
-    this.cancelSuspend(pq);
-    const idle = await this.whenIdle(pq, RELEASE_WAIT_MS);
-    this.states.delete(pq);
-    if (!idle) {
-      // Unlocking now would let the next owner run beside the handler: leave the lock to expire instead.
-      this.host.logger.warn({ queue: key, waitedMs: RELEASE_WAIT_MS }, 'orderly: a handler is still running on a released queue; its lock is left to expire');
-      this.lockedUntil.delete(key);
+    this.cancelSuspend(key);
+    await this.whenIdle(key);
+    const state = this.states.get(key);
+    if (state && this.forgettable(key, state)) this.states.delete(key);
+    if (!this.held.has(key)) return; // lost to another member meanwhile: not ours to commit or unlock
+    if (!this.lockValid(key)) {
+      this.held.delete(key);
+      this.host.logger.warn({ queue: key }, 'orderly: the lease of a released queue ran out (renewals failed); not committing, the lock is left to expire');
       return;
     }
-    await this.host.commit([pq]).catch((error: unknown) => this.host.logger.warn({ queue: key, err: error }, 'orderly: commit of a released queue failed'));
-    this.lockedUntil.delete(key);
+    if (commit && !(await this.commitWithRetry([pq])).includes(pq)) {
+      this.held.delete(key);
+      this.host.logger.warn({ queue: key }, 'orderly: the offset of a released queue could not be committed; the lock is left to expire (the next owner replays from the last commit)');
+      return;
+    }
+    this.held.delete(key);
     const address = this.host.brokerAddress(pq.queue);
     if (address) await this.unlockBatch(address, [pq.queue]);
     this.host.logger.debug({ queue: key }, 'orderly: queue released');
   }
 
-  /** Closing: stops delivering, waits for the messages in flight, commits, and unlocks every queue. */
+  /**
+   * Closing: stops delivering, waits for the messages in flight, commits, and unlocks every queue whose offset was
+   * committed (the others' locks are left to expire). Nothing is committed after its queue was unlocked.
+   */
   async close(): Promise<void> {
     this.closed = true;
+    clearTimeout(this.renewTimer);
+    this.renewTimer = undefined;
     this.readyQueues.clear();
-    for (const pq of this.states.keys()) this.cancelSuspend(pq);
+    for (const key of this.states.keys()) this.cancelSuspend(key);
     if (this.running > 0) await new Promise<void>((resolve) => (this.idleWaiter = resolve));
     await Promise.allSettled([...this.deadLettering]);
     await Promise.allSettled([...this.releases.values()]);
-    const assigned = [...this.host.assigned()];
-    await this.host.commit(assigned).catch((error: unknown) => this.host.logger.warn({ err: error }, 'orderly: final offset commit failed'));
-    await Promise.all([...this.byAddress(assigned)].map(([address, pqs]) => this.unlockBatch(address, pqs.map((pq) => pq.queue))));
-    this.lockedUntil.clear();
+    // Only queues still locked: committing one whose lease ran out could rewind its next owner's offset.
+    const assigned = [...this.host.assigned()].filter((pq) => this.lockValid(queueKey(pq.queue)));
+    const committed = new Set(await this.commitWithRetry(assigned));
+    const left = assigned.filter((pq) => !committed.has(pq));
+    if (left.length > 0) {
+      this.host.logger.warn({ queues: left.map((pq) => queueKey(pq.queue)) }, 'orderly: final offset commit failed; those locks are left to expire');
+    }
+    await Promise.all([...this.byAddress([...committed])].map(([address, pqs]) => this.unlockBatch(address, pqs.map((pq) => pq.queue))));
+    this.held.clear();
     this.states.clear();
+  }
+
+  /** Commits the queues, retrying the ones not committed; returns those committed (or with nothing to commit). */
+  private async commitWithRetry(pqs: readonly ProcessQueue[]): Promise<ProcessQueue[]> {
+    const isCommitted = (pq: ProcessQueue): boolean => pq.consumedOffset() < 0 || pq.consumedOffset() === pq.lastCommitted;
+    let pending = pqs.filter((pq) => !isCommitted(pq));
+    for (let attempt = 1; pending.length > 0; attempt++) {
+      await this.host.commit(pending).catch((error: unknown) => this.host.logger.warn({ attempt, err: error }, 'orderly: offset commit failed'));
+      pending = pending.filter((pq) => !isCommitted(pq));
+      if (pending.length === 0 || attempt >= COMMIT_ATTEMPTS) break;
+      await sleep(COMMIT_RETRY_MS * attempt);
+      pending = pending.filter((pq) => this.lockValid(queueKey(pq.queue)));
+    }
+    return pqs.filter(isCommitted);
   }
 
   private lockBatch(address: string, queues: readonly MessageQueue[]): Promise<{ locked: LockQueue[]; leaseMs: number }> {
@@ -248,8 +383,8 @@ export class OrderlyConsumeService {
     return out;
   }
 
-  private lockValid(pq: ProcessQueue): boolean {
-    return (this.lockedUntil.get(queueKey(pq.queue)) ?? 0) > Date.now();
+  private lockValid(key: string): boolean {
+    return (this.held.get(key)?.until ?? 0) > now();
   }
 
   // --- delivery ----------------------------------------------------------------------------------------
@@ -261,10 +396,18 @@ export class OrderlyConsumeService {
     this.pump();
   }
 
+  /** The queue's delivery state (by queue key), with `pq` as its current ProcessQueue. */
   private state(pq: ProcessQueue): QueueState {
-    let state = this.states.get(pq);
-    if (!state) this.states.set(pq, (state = { busy: false, timer: undefined, idleWaiters: [] }));
+    const key = queueKey(pq.queue);
+    let state = this.states.get(key);
+    if (!state) this.states.set(key, (state = { busy: false, timer: undefined, idleWaiters: [], current: pq }));
+    state.current = pq;
     return state;
+  }
+
+  /** Whether a queue's state can go: idle, and its ProcessQueue dropped (a new one starts from scratch). */
+  private forgettable(key: string, state: QueueState): boolean {
+    return !state.busy && state.timer === undefined && (state.current?.dropped ?? true) && !this.releases.has(key);
   }
 
   /** Starts the next message of ready queues that are idle and locked, up to `concurrency` in the handler. */
@@ -275,8 +418,9 @@ export class OrderlyConsumeService {
         this.readyQueues.delete(pq);
         if (pq.dropped) continue;
         const state = this.state(pq);
-        if (state.busy) continue; // back in the set when it is idle again
-        if (!this.lockValid(pq)) continue; // back in the set when the lock is renewed
+        // Busy, maybe with a message of an earlier ProcessQueue of this queue: back in the set when it is idle.
+        if (state.busy) continue;
+        if (!this.lockValid(queueKey(pq.queue))) continue; // back in the set when the lock is renewed
         const entry = pq.takeReady();
         if (!entry) continue;
         this.deliver(pq, state, entry);
@@ -296,7 +440,7 @@ export class OrderlyConsumeService {
     } catch (error) {
       this.host.logger.error({ queue: queueKey(pq.queue), offset: entry.offset, err: error }, 'cannot decode a message; skipping it');
       pq.complete(entry);
-      this.settle(pq, state, true);
+      this.settle(state, true);
       return;
     }
     let outcome: Promise<void> | void;
@@ -309,14 +453,14 @@ export class OrderlyConsumeService {
       // A synchronous handler returned: processed now (pump's loop goes on with the next message).
       pq.complete(entry);
       this.failures.delete(entry);
-      this.settle(pq, state, true);
+      this.settle(state, true);
       return;
     }
     Promise.resolve(outcome).then(
       () => {
         pq.complete(entry);
         this.failures.delete(entry);
-        this.settle(pq, state, true);
+        this.settle(state, true);
         this.pump();
       },
       (error: unknown) => {
@@ -326,10 +470,10 @@ export class OrderlyConsumeService {
     );
   }
 
-  /** The handler is done with a message of `pq`; `idle`: the queue may deliver its next message. */
-  private settle(pq: ProcessQueue, state: QueueState, idle: boolean): void {
+  /** The handler is done with a message of the queue; `idle`: the queue may deliver its next message. */
+  private settle(state: QueueState, idle: boolean): void {
     this.running--;
-    if (idle) this.makeIdle(pq, state);
+    if (idle) this.makeIdle(state);
     if (this.running === 0 && this.idleWaiter) {
       const resolve = this.idleWaiter;
       this.idleWaiter = undefined;
@@ -337,17 +481,18 @@ export class OrderlyConsumeService {
     }
   }
 
-  private makeIdle(pq: ProcessQueue, state: QueueState): void {
+  private makeIdle(state: QueueState): void {
     state.busy = false;
     for (const wake of state.idleWaiters.splice(0)) wake();
-    if (pq.hasReady && !pq.dropped && !this.closed) this.readyQueues.add(pq);
+    const pq = state.current;
+    if (pq?.hasReady && !pq.dropped && !this.closed) this.readyQueues.add(pq);
   }
 
   private failed(pq: ProcessQueue, state: QueueState, entry: CachedMessage, message: ReceivedMessage, error: unknown): void {
     entry.failures++;
     if (this.closed || pq.dropped || !this.host.isRunning()) {
       // Not retried here: the message stays uncommitted, so the queue's next owner (or a restart) gets it again.
-      this.settle(pq, state, true);
+      this.settle(state, true);
       return;
     }
     const reason = failureReasonOf(error);
@@ -357,7 +502,7 @@ export class OrderlyConsumeService {
     const max = this.maxFor(message);
     const key = queueKey(pq.queue);
     if (entry.failures > max) {
-      this.settle(pq, state, false);
+      this.settle(state, false);
       this.deadLetter(pq, state, entry, message, max, reason, history.slice(0, -1));
       return;
     }
@@ -366,7 +511,7 @@ export class OrderlyConsumeService {
       'orderly: message processing failed; retrying in place',
     );
     pq.requeue(entry);
-    this.settle(pq, state, false);
+    this.settle(state, false);
     this.suspend(pq, state);
   }
 
@@ -378,17 +523,17 @@ export class OrderlyConsumeService {
         then();
         return;
       }
-      this.makeIdle(pq, state);
+      this.makeIdle(state);
       this.pump();
     }, this.suspendMs);
   }
 
-  private cancelSuspend(pq: ProcessQueue): void {
-    const state = this.states.get(pq);
+  private cancelSuspend(key: string): void {
+    const state = this.states.get(key);
     if (!state?.timer) return;
     clearTimeout(state.timer);
     state.timer = undefined;
-    this.makeIdle(pq, state);
+    this.makeIdle(state);
   }
 
   private maxFor(message: ReceivedMessage): number {
@@ -420,12 +565,12 @@ export class OrderlyConsumeService {
         );
         pq.complete(entry);
         this.failures.delete(entry);
-        this.makeIdle(pq, state);
+        this.makeIdle(state);
         this.pump();
       } catch (error) {
         this.host.logger.warn({ queue: key, offset: entry.offset, msgId: message.msgId, err: error }, 'orderly: dead-lettering failed; retrying');
         if (this.closed || pq.dropped || !this.host.isRunning()) {
-          this.makeIdle(pq, state);
+          this.makeIdle(state);
           return;
         }
         this.suspend(pq, state, () => this.deadLetter(pq, state, entry, message, max, reason, history));
@@ -435,15 +580,22 @@ export class OrderlyConsumeService {
     void done.finally(() => this.deadLettering.delete(done));
   }
 
-  /** Resolves true once no message of `pq` is in flight or being dead-lettered, false after `timeoutMs`. */
-  private async whenIdle(pq: ProcessQueue, timeoutMs: number): Promise<boolean> {
-    const state = this.states.get(pq);
-    if (!state?.busy) return true;
-    const abort = new AbortController();
-    const idle = new Promise<boolean>((resolve) => state.idleWaiters.push(() => resolve(true)));
-    const timeout = sleep(timeoutMs, abort.signal).then(() => false, () => false);
-    const result = await Promise.race([idle, timeout]);
-    abort.abort();
-    return result;
+  /**
+   * Resolves once no message of the queue is in flight or being dead-lettered, however long that takes (the lock is
+   * renewed meanwhile: another member must not start the queue beside a running handler); warns while it waits.
+   */
+  private async whenIdle(key: string): Promise<void> {
+    const state = this.states.get(key);
+    if (!state?.busy) return;
+    const startedAt = now();
+    const warn = setInterval(() => {
+      this.host.logger.warn({ queue: key, waitedMs: Math.round(now() - startedAt) }, 'orderly: a released queue still waits for its handler; its lock is kept until the handler returns');
+    }, RELEASE_WARN_MS);
+    warn.unref();
+    try {
+      await new Promise<void>((resolve) => state.idleWaiters.push(resolve));
+    } finally {
+      clearInterval(warn);
+    }
   }
 }

@@ -252,7 +252,8 @@ export class PushConsumer implements AsyncDisposable, AsyncIterable<ReceivedMess
     this.every(this.heartbeatIntervalMs, () => void this.heartbeat());
     this.every(this.rebalanceIntervalMs, () => this.requestRebalance());
     this.every(this.commitIntervalMs, () => void this.commitOffsets().catch((error: unknown) => this.logger.warn({ err: error }, 'offset commit failed')));
-    if (this.orderly) this.every(this.orderly.lockRenewIntervalMs, () => void this.orderly!.renew());
+    // Orderly: lock renewals every lockRenewIntervalMs, or a third of the broker's lease if shorter.
+    this.orderly?.start();
   }
 
   /** Broadcasting: this instance's local offset file (undefined in clustering). */
@@ -325,9 +326,10 @@ export class PushConsumer implements AsyncDisposable, AsyncIterable<ReceivedMess
     await Promise.allSettled([...this.pullLoops]);
     if (this.running > 0) await new Promise<void>((resolve) => (this.idleWaiter = resolve));
     await Promise.allSettled([...this.sendBacks]);
-    // Orderly: waits for the messages in flight, commits, then unlocks its queues.
-    await this.orderly?.close();
-    await this.commitOffsets().catch((error: unknown) => this.logger.warn({ err: error }, 'final offset commit failed'));
+    // Orderly: waits for the messages in flight, commits, then unlocks its queues (a queue is never committed after
+    // its unlock: that could rewind the next owner's offset, so no final commitOffsets() here).
+    if (this.orderly) await this.orderly.close();
+    else await this.commitOffsets().catch((error: unknown) => this.logger.warn({ err: error }, 'final offset commit failed'));
     await this.localOffsets?.close().catch((error: unknown) => this.logger.warn({ err: error }, 'closing the local offset file failed'));
     await this.unregister();
     this.queues.clear();
@@ -372,6 +374,8 @@ export class PushConsumer implements AsyncDisposable, AsyncIterable<ReceivedMess
       pq.drop();
       this.readyQueues.delete(pq);
       this.queues.delete(key);
+      // Orderly: wait for the message in flight before the queue can be taken again; its old offset is not committed.
+      this.orderly?.release([pq], { commit: false });
       dropped++;
     }
     this.logger.info({ group: this.group, brokerName: header.brokerName, queues: dropped }, 'offsets reset by an admin; re-reading them');
@@ -521,11 +525,15 @@ export class PushConsumer implements AsyncDisposable, AsyncIterable<ReceivedMess
         offset = await this.initialOffset(address, queue);
       } catch (error) {
         this.logger.warn({ queue: key, err: error }, 'rebalance: cannot read the start offset; will retry at the next rebalance');
+        await this.orderly?.unlock(address, queue);
         continue;
       }
       // Broadcasting: the start position is on disk before the first pull (a crash must not resolve it again).
       if (this.localOffsets && !(await persistStartOffset(this.localOffsets, queue, offset, this.logger))) continue;
-      if (this.state !== 'running') return;
+      if (this.state !== 'running') {
+        await this.orderly?.unlock(address, queue);
+        return;
+      }
       const pq = new ProcessQueue(queue, offset, this.maxPrefetch);
       pq.lastCommitted = offset;
       this.queues.set(key, pq);
