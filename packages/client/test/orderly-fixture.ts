@@ -1,5 +1,5 @@
 // Shared by the orderly consumer tests: a fake broker with queue locks, a consumer factory and a delivery recorder.
-import type { FrameHeader, LockQueue, ReceivedMessage } from '@litemq/protocol';
+import type { Frame, FrameHeader, LockQueue, ReceivedMessage, RpcReply } from '@litemq/protocol';
 import { RequestCode, ResponseCode, rpcFailure } from '@litemq/protocol';
 import { afterEach } from 'vitest';
 import { Producer, PushConsumer } from '../src/index.js';
@@ -34,9 +34,16 @@ export function addLocks(broker: FakeBroker, initialLeaseMs = 60_000) {
   const owners = new Map<string, { clientId: string; at: number }>();
   const sendBacks: FrameHeader[] = [];
   const events: LockEvent[] = [];
-  const control = { leaseMs: initialLeaseMs, failCommits: 0 };
+  const control: {
+    leaseMs: number;
+    failCommits: number;
+    /** Called once an UNLOCK was applied. */
+    onUnlock?: (clientId: string, queueIds: number[]) => void;
+  } = { leaseMs: initialLeaseMs, failCommits: 0 };
+  /** LOCK requests held (not looked at yet), by client id: those of the clients in `holding`. */
+  const held = new Map<string, Array<() => void>>();
   const keyOf = (group: string, queue: LockQueue) => `${group}@${queue.topic}@${queue.queueId}`;
-  broker.server.register(RequestCode.LOCK_BATCH_MQ, (frame) => {
+  const lock = (frame: Frame) => {
     const { group, clientId, queues } = frame.header as { group: string; clientId: string; queues: LockQueue[] };
     const now = Date.now();
     const locked = queues.filter((queue) => {
@@ -47,11 +54,17 @@ export function addLocks(broker: FakeBroker, initialLeaseMs = 60_000) {
     });
     events.push({ kind: 'lock', clientId, queueIds: queues.map((q) => q.queueId), granted: locked.map((q) => q.queueId), at: now });
     return { header: { locked, leaseMs: control.leaseMs } };
+  };
+  broker.server.register(RequestCode.LOCK_BATCH_MQ, (frame) => {
+    const queue = held.get(frame.header.clientId as string);
+    if (!queue) return lock(frame);
+    return new Promise<RpcReply>((resolve) => queue.push(() => resolve(lock(frame))));
   });
   broker.server.register(RequestCode.UNLOCK_BATCH_MQ, (frame) => {
     const { group, clientId, queues } = frame.header as { group: string; clientId: string; queues: LockQueue[] };
     events.push({ kind: 'unlock', clientId, queueIds: queues.map((q) => q.queueId), at: Date.now() });
     const unlocked = queues.filter((queue) => owners.get(keyOf(group, queue))?.clientId === clientId && owners.delete(keyOf(group, queue)));
+    control.onUnlock?.(clientId, queues.map((q) => q.queueId));
     return { header: { unlocked } };
   });
   broker.server.register(RequestCode.CONSUMER_SEND_BACK, (frame) => {
@@ -76,6 +89,15 @@ export function addLocks(broker: FakeBroker, initialLeaseMs = 60_000) {
     sendBacks,
     events,
     control,
+    /** Holds the client's LOCK requests (as if this broker were slow for it) until releaseHeld(clientId). */
+    holdLocksOf: (clientId: string) => void held.set(clientId, held.get(clientId) ?? []),
+    heldCount: (clientId: string) => held.get(clientId)?.length ?? 0,
+    /** Stops holding the client's LOCK requests and applies and answers the held ones now, in arrival order. */
+    releaseHeld: (clientId: string) => {
+      const queue = held.get(clientId) ?? [];
+      held.delete(clientId);
+      for (const answer of queue) answer();
+    },
     ownerOf: (queueId: number, group = 'cg') => owners.get(keyOf(group, { topic: 'orders', queueId }))?.clientId,
     hold: (queueId: number, clientId: string, group = 'cg') => owners.set(keyOf(group, { topic: 'orders', queueId }), { clientId, at: Date.now() }),
   };

@@ -1,9 +1,10 @@
 import type { FrameHeader, NotifyOffsetResetHeader } from '@litemq/protocol';
 import { RequestCode, ResponseCode, rpcFailure } from '@litemq/protocol';
 import { describe, expect, it } from 'vitest';
-import { waitFor } from './fake-cluster.js';
+import { startCluster, waitFor } from './fake-cluster.js';
 import type { Delivery } from './orderly-fixture.js';
-import { KEYS, capturingLogger, gate, perKey, range, recorder, setup } from './orderly-fixture.js';
+import { KEYS, addLocks, capturingLogger, cleanups, gate, perKey, range, recorder, setup } from './orderly-fixture.js';
+import { PushConsumer } from '../src/index.js';
 
 /** Locks and hand-overs of orderly queues while a handler runs long, a commit fails, or a lease is short. */
 describe('PushConsumer (orderly): locks and hand-over', () => {
@@ -168,5 +169,42 @@ describe('PushConsumer (orderly): locks and hand-over', () => {
     expect(log.filter((d) => d.failed)).toEqual([]);
     expect(perKey(log).get('k')).toEqual([0, 1, 2, 0, 1, 2, 3, 4]);
     await waitFor(() => broker.committed.get('cg@orders@0') === 5, 5000, 'committed to the end');
+  });
+
+  it('a slow renewal never leaves a queue released meanwhile locked (two brokers)', async () => {
+    const cluster = await startCluster({ brokers: 2, topics: ['orders'], queueNums: 1 });
+    cleanups.push(() => cluster.close());
+    const brokerLocks = cluster.brokers.map((broker) => addLocks(broker));
+    const consumer = () => {
+      const c = new PushConsumer({
+        nameServers: [cluster.nameServer.address], group: 'cg', consumeFromWhere: 'FIRST_OFFSET', orderly: { suspendMs: 20, lockRenewIntervalMs: 50 }, rebalanceIntervalMs: 100,
+        commitIntervalMs: 50,
+      });
+      cleanups.push(() => c.close());
+      return c.subscribe('orders');
+    };
+    const a = consumer();
+    await a.start(() => undefined);
+    await waitFor(() => a.assignedQueues().length === 2, 5000, 'a holding both queues');
+    // a renews broker by broker, in the order it took the queues. Its next renewal is held by the first broker (as if
+    // that broker were slow) until a has unlocked the queue it gives to b; b's locks wait until a's renewal is over.
+    const first = brokerLocks[cluster.brokers.findIndex((broker) => broker.brokerName === a.assignedQueues()[0]!.brokerName)]!;
+    first.holdLocksOf(a.clientId);
+    await waitFor(() => first.heldCount(a.clientId) > 0, 5000, 'a renewal held');
+    const b = consumer();
+    for (const locks of brokerLocks) {
+      locks.holdLocksOf(b.clientId);
+      locks.control.onUnlock = (clientId) => clientId === a.clientId && first.releaseHeld(a.clientId);
+    }
+    const started = b.start(() => undefined);
+    await waitFor(() => a.assignedQueues().length === 1, 5000, 'a giving one queue up');
+    const renewalsOfA = () => brokerLocks.flatMap((locks) => locks.events).filter((e) => e.kind === 'lock' && e.clientId === a.clientId).length;
+    await waitFor(() => brokerLocks.some((locks) => locks.events.some((e) => e.kind === 'unlock' && e.clientId === a.clientId)), 5000, 'a unlocking it');
+    const renewals = renewalsOfA();
+    await waitFor(() => renewalsOfA() > renewals + 1, 5000, "a's next renewals (the held one's round is over)");
+    for (const locks of brokerLocks) locks.releaseHeld(b.clientId);
+    await started;
+    await waitFor(() => b.assignedQueues().length === 1, 5000, 'b locking the queue a gave up');
+    expect(new Set([...a.assignedQueues(), ...b.assignedQueues()].map((q) => q.brokerName)).size).toBe(2);
   });
 });
