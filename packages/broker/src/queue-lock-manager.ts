@@ -24,23 +24,30 @@ function keyOf(topic: string, queueId: number): string {
  * consumer's locks therefore pass to a survivor one lease after its last renewal, never sooner.
  *
  * The table lives in memory, so a restarted broker does not know which client owned what while a client's lease
- * from before the restart may still run. It therefore grants no lock at all during the first `graceMs` (default:
- * one lease) after it was created (at broker start): by then every lease granted before the restart has run out.
- * Consumers ask again at their renewal interval.
+ * from before the restart may still run. It therefore grants no lock at all during the first `graceMs` after it was
+ * created (at broker start): the broker sets that from its lock marker (queue-lock-marker.ts) to what remains of
+ * the leases it may have granted before the restart — zero for a broker that never granted one. Consumers ask
+ * again at their renewal interval.
  */
 export class QueueLockManager {
   private readonly groups = new Map<string, Map<string, LockEntry>>();
   private lastSweep: number;
-  private readonly startedAt: number;
+  private startedAt: number;
 
   constructor(
     readonly leaseMs: number,
     private readonly clock: () => number = monotonic,
-    /** No lock is granted until this long after construction. Default: `leaseMs`. */
-    readonly graceMs: number = leaseMs,
+    /** No lock is granted until this long after construction (or after `restartGrace`). Default: `leaseMs`. */
+    public graceMs: number = leaseMs,
   ) {
     this.startedAt = clock();
     this.lastSweep = this.startedAt;
+  }
+
+  /** Replaces the start-up grace period with `graceMs` from now (once the broker knows what may still be held). */
+  restartGrace(graceMs: number): void {
+    this.graceMs = graceMs;
+    this.startedAt = this.clock();
   }
 
   /** Whether the start-up grace period still runs (every LOCK is refused). */

@@ -2,6 +2,7 @@ import type { Frame, FrameHeader, LockBatchResponseHeader, LockQueue, RpcHandler
 import { ResponseCode, rpcFailure } from '@litemq/protocol';
 import type { BrokerContext } from '../broker-context.js';
 import { queueLocksOf } from '../queue-lock-manager.js';
+import { QueueLockMarker } from '../queue-lock-marker.js';
 import { arrayField, checkInt, groupField, stringField, topicField } from '../request-fields.js';
 
 /** Most queues one lock or unlock request may name. */
@@ -22,12 +23,21 @@ function queuesField(request: Frame): LockQueue[] {
  * during the lock table's start-up grace period, queue-lock-manager.ts).
  */
 export function lockBatchProcessor(context: BrokerContext): RpcHandler {
-  // Created now, at broker start, so the grace period runs from the start and not from the first request.
+  // Created now, at broker start, so the grace period runs from the start and not from the first request; the
+  // marker then shortens it to what may remain of leases granted before a restart (none: no grace).
   const locks = queueLocksOf(context);
-  return (request: Frame): RpcReply => {
+  const marker = QueueLockMarker.load(context.options.dataDir, locks.leaseMs).then(({ marker, graceMs }) => {
+    locks.restartGrace(graceMs);
+    return marker;
+  });
+  marker.catch(() => undefined); // a failed load fails each LOCK request instead (below), never the process
+  return async (request: Frame): Promise<RpcReply> => {
     const group = groupField(request.header);
     const clientId = stringField(request.header, 'clientId');
-    const reply: LockBatchResponseHeader = { locked: locks.lock(group, clientId, queuesField(request)), leaseMs: locks.leaseMs };
+    const queues = queuesField(request);
+    // The marker must cover a lease before it is granted: a broker restarted right after must still honour it.
+    if (queues.length > 0) await (await marker).cover();
+    const reply: LockBatchResponseHeader = { locked: locks.lock(group, clientId, queues), leaseMs: locks.leaseMs };
     return { header: reply };
   };
 }
