@@ -23,7 +23,7 @@ import {
   readU64,
   remoteErrorOf,
   retryTopicOf,
-  validateGroupName,
+  validateConsumerGroupName,
   validateTopicName,
 } from '@litemq/protocol';
 import { allocateAveragely } from './allocate.js';
@@ -178,7 +178,7 @@ export class PushConsumer implements AsyncDisposable, AsyncIterable<ReceivedMess
   constructor(options: PushConsumerOptions) {
     if (typeof options !== 'object' || options === null) throw invalidOptions('PushConsumer options are required');
     const nameServers = checkNameServers(options.nameServers);
-    validateGroupName(options.group);
+    validateConsumerGroupName(options.group);
     this.group = options.group;
     const fromWhere = options.consumeFromWhere ?? 'LAST_OFFSET';
     if (!['LAST_OFFSET', 'FIRST_OFFSET', 'TIMESTAMP'].includes(fromWhere)) throw invalidOptions(`consumeFromWhere must be LAST_OFFSET, FIRST_OFFSET or TIMESTAMP`);

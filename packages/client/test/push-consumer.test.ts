@@ -205,6 +205,10 @@ describe('PushConsumer', () => {
     expect(() => consumer().subscribe('orders', 'a || ')).toThrow(expect.objectContaining({ code: 'INVALID_OPTIONS' }));
     await expect(consumer().start()).rejects.toMatchObject({ code: 'INVALID_OPTIONS' });
     expect(() => consumer({ concurrency: 0 })).toThrow(expect.objectContaining({ code: 'INVALID_OPTIONS' }));
+    // A consumer group needs room for its %RETRY% and %DLQ% topics and may not look like a system name.
+    expect(() => consumer({ group: 'g'.repeat(121) })).toThrow(expect.objectContaining({ code: 'GROUP_NAME_INVALID' }));
+    expect(() => consumer({ group: '%X%y' })).toThrow(expect.objectContaining({ code: 'GROUP_NAME_INVALID' }));
+    expect(() => consumer({ group: 'g'.repeat(120) })).not.toThrow();
     const c = consumer().subscribe('orders');
     await expect(c[Symbol.asyncIterator]().next()).rejects.toMatchObject({ code: 'NOT_STARTED' });
     await c.start(() => undefined);
