@@ -76,6 +76,10 @@ export async function startBrokerProcess(options: StartBrokerOptions = {}): Prom
     if (stderr.length > 64 * 1024) stderr = stderr.slice(-32 * 1024);
   });
   const exited = new Promise<number | null>((done) => child.once('exit', (code) => done(code)));
+  // A benchmark that dies (or is killed by a timeout) before stop() must not leave its server running.
+  const killOnExit = (): void => void child.kill('SIGKILL');
+  process.once('exit', killOnExit);
+  void exited.then(() => process.off('exit', killOnExit));
 
   const ready = await new Promise<{ nameServer: string; broker: string }>((done, fail) => {
     const timer = setTimeout(() => fail(new Error(`server did not print "litemq ready" within ${options.readyTimeoutMs ?? 30_000} ms\n${stderr}`)), options.readyTimeoutMs ?? 30_000);
