@@ -521,8 +521,9 @@ export class PushConsumer implements AsyncDisposable, AsyncIterable<ReceivedMess
       // Orderly: only a queue this member locked (its committed offset is final then); others are retried later.
       if (this.orderly && !(await this.orderly.lock(address, queue))) continue;
       let offset: number;
+      let committed: boolean;
       try {
-        offset = await this.initialOffset(address, queue);
+        ({ offset, committed } = await this.initialOffset(address, queue));
       } catch (error) {
         this.logger.warn({ queue: key, err: error }, 'rebalance: cannot read the start offset; will retry at the next rebalance');
         await this.orderly?.unlock(address, queue);
@@ -530,12 +531,24 @@ export class PushConsumer implements AsyncDisposable, AsyncIterable<ReceivedMess
       }
       // Broadcasting: the start position is on disk before the first pull (a crash must not resolve it again).
       if (this.localOffsets && !(await persistStartOffset(this.localOffsets, queue, offset, this.logger))) continue;
+      const pq = new ProcessQueue(queue, offset, this.maxPrefetch);
+      pq.lastCommitted = committed || this.localOffsets ? offset : -1;
+      // Clustering, a queue the group never committed: commit the start position before the first pull, so a
+      // member killed before its first commit does not make the next owner resolve it again (LAST_OFFSET or
+      // TIMESTAMP would then skip what arrived in between).
+      if (pq.lastCommitted < 0) {
+        try {
+          await this.commitQueues([pq]);
+        } catch (error) {
+          this.logger.warn({ queue: key, err: error }, 'rebalance: cannot commit the start offset; will retry at the next rebalance');
+          await this.orderly?.unlock(address, queue);
+          continue;
+        }
+      }
       if (this.state !== 'running') {
         await this.orderly?.unlock(address, queue);
         return;
       }
-      const pq = new ProcessQueue(queue, offset, this.maxPrefetch);
-      pq.lastCommitted = offset;
       this.queues.set(key, pq);
       added.push(key);
       const loop = this.pullLoop(pq).catch((error: unknown) => this.logger.error({ queue: key, err: error }, 'pull loop crashed'));
@@ -545,17 +558,23 @@ export class PushConsumer implements AsyncDisposable, AsyncIterable<ReceivedMess
     if (added.length > 0) this.logger.info({ topic, queues: added }, 'rebalance: queues assigned');
   }
 
-  private async initialOffset(address: string, queue: MessageQueue): Promise<number> {
+  /** Where a newly assigned queue starts, and whether that is an offset the group (or this instance) committed. */
+  private async initialOffset(address: string, queue: MessageQueue): Promise<{ offset: number; committed: boolean }> {
     // Broadcasting: this instance's own offset, else consumeFromWhere (the group's broker-side offsets never apply).
     const local = this.localOffsets?.read(queue);
-    if (local !== undefined) return local;
+    if (local !== undefined) return { offset: local, committed: true };
     const request = (header: { topic: string; queueId: number; group?: string }): Promise<Frame> =>
       this.rpc.request(address, RequestCode.QUERY_OFFSETS, header, undefined, { timeoutMs: this.requestTimeoutMs });
     let frame = await request(this.broadcast ? { topic: queue.topic, queueId: queue.queueId } : { topic: queue.topic, queueId: queue.queueId, group: this.group });
     if (frame.code === ResponseCode.OFFSET_NOT_FOUND) frame = await request({ topic: queue.topic, queueId: queue.queueId });
     const header = expectSuccess(frame).header;
     const committed = typeof header.committedOffset === 'number' && frame.code === ResponseCode.SUCCESS ? header.committedOffset : -1;
-    if (committed >= 0) return committed;
+    if (committed >= 0) return { offset: committed, committed: true };
+    return { offset: await this.startOffset(address, queue, header), committed: false };
+  }
+
+  /** consumeFromWhere for a queue without a committed offset (`header`: its QUERY_OFFSETS answer). */
+  private async startOffset(address: string, queue: MessageQueue, header: Frame['header']): Promise<number> {
     const minOffset = typeof header.minOffset === 'number' ? header.minOffset : 0;
     const maxOffset = typeof header.maxOffset === 'number' ? header.maxOffset : 0;
     // A retry queue holds only this group's failed messages: read it all, whatever consumeFromWhere says.

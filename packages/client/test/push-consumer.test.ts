@@ -69,6 +69,18 @@ describe('PushConsumer', () => {
     expect(received[0]).toMatchObject({ msgId: sent.msgId, queueOffset: 0, keys: ['k'], properties: { p: 'v' }, reconsumeTimes: 0 });
   });
 
+  it('commits the start position of a new group before its first pull, so a member killed before any commit leaves no gap', async () => {
+    const { cluster, consumer, sendAll } = await setup({ queueNums: 2 });
+    await sendAll(6);
+    // No periodic commit and nothing consumed: what the broker holds now is what a member killed now leaves behind.
+    // Without it, the next owner would resolve LAST_OFFSET again and skip whatever arrived in between.
+    const first = consumer({ consumeFromWhere: 'LAST_OFFSET', commitIntervalMs: 3_600_000 }).subscribe('orders');
+    await first.start(() => undefined);
+    await waitFor(() => first.assignedQueues().length === 2, 5000, 'assignment');
+    const broker = cluster.brokers[0]!;
+    expect([broker.committed.get('cg@orders@0'), broker.committed.get('cg@orders@1')]).toEqual([3, 3]);
+  });
+
   it('starts from the last offset for a new group (LAST_OFFSET) and from the committed offset afterwards', async () => {
     const { cluster, consumer, sendAll, producer } = await setup({ queueNums: 1 });
     await sendAll(5);
