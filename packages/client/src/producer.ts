@@ -180,6 +180,8 @@ export class Producer implements AsyncDisposable {
         if (this.state === 'closed') throw clientClosed('producer');
         const route = attempt === 0 ? await this.routes.get(topic, signal) : await this.routes.refresh(topic, signal).catch(() => this.routes.get(topic, signal));
         const queue = this.selectQueue(route, messages[0]!.shardingKey, avoid);
+        // Each retry patches its own copies (see dispatch): the earlier frame may still sit unsent in a socket buffer.
+        if (attempt > 0) for (let i = 0; i < records.length; i++) records[i] = Buffer.from(records[i]!);
         for (const record of records) record.writeUInt32BE(queue.queueId, RecordField.QUEUE_ID);
         const address = route.masters.get(queue.brokerName)!;
         try {
@@ -287,6 +289,9 @@ export class Producer implements AsyncDisposable {
       item.reject(error);
       return;
     }
+    // A retry gets its own copy of the record: the earlier frame (timed out, say) may still sit unsent in a socket
+    // buffer that holds the same bytes, and must not go out with the new queue id.
+    if (item.attempts > 0) item.record = Buffer.from(item.record);
     item.attempts++;
     item.brokerName = queue.brokerName;
     item.queueId = queue.queueId;

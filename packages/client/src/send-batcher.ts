@@ -29,7 +29,10 @@ export interface SendBatcherOptions {
   onFrameError(items: PendingSend[], error: unknown, address: string): void;
 }
 
-interface AddressQueue {
+/** Sends of one topic to one broker address: every frame holds records of a single topic. */
+interface FrameQueue {
+  readonly address: string;
+  readonly topic: string;
   items: PendingSend[];
   /** Record bytes of `items`. */
   bytes: number;
@@ -45,48 +48,61 @@ interface AddressQueue {
 const MIN_SPLIT_FRAME_BYTES = 32 * 1024;
 
 /**
- * Coalesces concurrent sends per broker address into SEND_MESSAGE frames: the first send to an idle broker is
- * flushed on the next tick (so every send made in the same tick joins it); while frames are in flight new sends
- * collect and go out together when a slot frees up. Each frame gets one timeout (in sendFrame); each caller gets
- * the offsets of its own record from the response body.
+ * Coalesces concurrent sends per broker address and topic into SEND_MESSAGE frames: the first send to an idle
+ * broker is flushed on the next tick (so every send made in the same tick joins it); while frames are in flight new
+ * sends collect and go out together when a slot frees up. Each frame gets one timeout (in sendFrame); each caller
+ * gets the offsets of its own record from the response body. A frame holds one topic only: the broker refuses a
+ * frame as a whole, so a send to a topic it refuses (unknown, not writable) never fails other topics' sends.
  */
 export class SendBatcher {
-  private readonly queues = new Map<string, AddressQueue>();
+  /** By address, then topic. */
+  private readonly queues = new Map<string, Map<string, FrameQueue>>();
 
   constructor(private readonly options: SendBatcherOptions) {}
 
   add(address: string, item: PendingSend): void {
-    let queue = this.queues.get(address);
+    let byTopic = this.queues.get(address);
+    if (!byTopic) this.queues.set(address, (byTopic = new Map()));
+    let queue = byTopic.get(item.topic);
     if (!queue) {
-      queue = { items: [], bytes: 0, inFlight: 0, scheduled: false };
-      this.queues.set(address, queue);
+      queue = { address, topic: item.topic, items: [], bytes: 0, inFlight: 0, scheduled: false };
+      byTopic.set(item.topic, queue);
     }
     queue.items.push(item);
     queue.bytes += item.record.length;
-    this.schedule(address, queue);
+    this.schedule(queue);
   }
 
   /** Sends waiting for a frame slot (not yet written). */
   get queued(): number {
     let n = 0;
-    for (const queue of this.queues.values()) n += queue.items.length;
+    for (const byTopic of this.queues.values()) for (const queue of byTopic.values()) n += queue.items.length;
     return n;
   }
 
   /** Frames awaiting a response. */
   get framesInFlight(): number {
     let n = 0;
-    for (const queue of this.queues.values()) n += queue.inFlight;
+    for (const byTopic of this.queues.values()) for (const queue of byTopic.values()) n += queue.inFlight;
     return n;
   }
 
-  private schedule(address: string, queue: AddressQueue): void {
+  private schedule(queue: FrameQueue): void {
     if (queue.scheduled || queue.inFlight >= this.options.maxInFlightFrames) return;
     queue.scheduled = true;
-    process.nextTick(() => this.flush(address, queue));
+    process.nextTick(() => this.flush(queue));
   }
 
-  private flush(address: string, queue: AddressQueue): void {
+  /** Forgets an idle queue (no sends waiting, no frame in flight). */
+  private forget(queue: FrameQueue): void {
+    const byTopic = this.queues.get(queue.address);
+    if (byTopic?.get(queue.topic) !== queue) return;
+    byTopic.delete(queue.topic);
+    if (byTopic.size === 0) this.queues.delete(queue.address);
+  }
+
+  private flush(queue: FrameQueue): void {
+    const address = queue.address;
     queue.scheduled = false;
     const maxFrames = this.options.maxInFlightFrames;
     // Spread a large backlog evenly over the free slots (see MIN_SPLIT_FRAME_BYTES), within maxBatchBytes.
@@ -115,24 +131,24 @@ export class SendBatcher {
       if (batch.length === 0) continue;
       queue.inFlight++;
       this.options.sendFrame(address, records).then(
-        (frame) => this.complete(address, queue, batch, frame),
-        (error: unknown) => this.fail(address, queue, batch, error),
+        (frame) => this.complete(queue, batch, frame),
+        (error: unknown) => this.fail(queue, batch, error),
       );
     }
     if (next > 0) queue.items = next === items.length ? [] : items.slice(next);
     if (queue.items.length === 0) queue.bytes = 0;
-    if (queue.items.length === 0 && queue.inFlight === 0) this.queues.delete(address);
+    if (queue.items.length === 0 && queue.inFlight === 0) this.forget(queue);
   }
 
-  private complete(address: string, queue: AddressQueue, batch: PendingSend[], frame: Frame): void {
+  private complete(queue: FrameQueue, batch: PendingSend[], frame: Frame): void {
     let reply;
     try {
       reply = parseSendReply(frame, batch.length, batch[0]!.brokerName);
     } catch (error) {
-      this.fail(address, queue, batch, error);
+      this.fail(queue, batch, error);
       return;
     }
-    this.release(address, queue);
+    this.release(queue);
     for (let i = 0; i < batch.length; i++) {
       const item = batch[i]!;
       if (item.settled) continue;
@@ -148,15 +164,15 @@ export class SendBatcher {
     }
   }
 
-  private fail(address: string, queue: AddressQueue, batch: PendingSend[], error: unknown): void {
-    this.release(address, queue);
+  private fail(queue: FrameQueue, batch: PendingSend[], error: unknown): void {
+    this.release(queue);
     const open = batch.filter((item) => !item.settled);
-    if (open.length > 0) this.options.onFrameError(open, error, address);
+    if (open.length > 0) this.options.onFrameError(open, error, queue.address);
   }
 
-  private release(address: string, queue: AddressQueue): void {
+  private release(queue: FrameQueue): void {
     queue.inFlight--;
-    if (queue.items.length > 0) this.schedule(address, queue);
-    else if (queue.inFlight === 0 && !queue.scheduled && this.queues.get(address) === queue) this.queues.delete(address);
+    if (queue.items.length > 0) this.schedule(queue);
+    else if (queue.inFlight === 0 && !queue.scheduled) this.forget(queue);
   }
 }

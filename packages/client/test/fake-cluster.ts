@@ -46,6 +46,7 @@ export interface SendFrameLog {
   producerGroup: unknown;
   count: number;
   queueIds: number[];
+  topics: string[];
 }
 
 export class FakeBroker {
@@ -215,7 +216,7 @@ export class FakeBroker {
         tagHash: tagHashOfBytes(frame.body, sections.tagsStart, sections.tagsStart + sections.tagsLength),
       });
     });
-    this.sendFrames.push({ code: frame.code, producerGroup: frame.header.producerGroup, count: records.length, queueIds: records.map((r) => r.queueId) });
+    this.sendFrames.push({ code: frame.code, producerGroup: frame.header.producerGroup, count: records.length, queueIds: records.map((r) => r.queueId), topics: records.map((r) => r.topic) });
     if (this.holdSends) await new Promise<void>((resolve) => this.held.push(resolve));
     if (this.failSends.count > 0) {
       this.failSends.count--;

@@ -1,5 +1,7 @@
-import { ResponseCode, RequestCode, decodeRecord } from '@litemq/protocol';
-import { afterEach, describe, expect, it } from 'vitest';
+import { ResponseCode, RequestCode, RpcClient, decodeRecord } from '@litemq/protocol';
+
+const originalRequest = RpcClient.prototype.request;
+import { afterEach, describe, expect, it, vi } from 'vitest';
 import { Producer } from '../src/index.js';
 import type { ProducerOptions } from '../src/index.js';
 import { startCluster, waitFor } from './fake-cluster.js';
@@ -75,6 +77,40 @@ describe('Producer', () => {
     expect(a!.sendFrames.length).toBeGreaterThan(0);
     expect(a!.queues.size).toBe(0);
     expect(b!.bodies('orders')).toHaveLength(8);
+  });
+
+  it('retries with a copy of the record, leaving the bytes of the earlier frame as they were sent', async () => {
+    const { cluster, producer } = await setup({ brokers: 2, queueNums: 2, producer: { retries: 2 } });
+    await producer.send({ topic: 'orders', body: 'warm the route' });
+    const sent: Array<{ record: Buffer; bytes: Buffer }> = [];
+    const request = vi.spyOn(RpcClient.prototype, 'request').mockImplementation(function (this: RpcClient, address, code, header, body, options) {
+      if (code === RequestCode.SEND_MESSAGE && Array.isArray(body)) for (const record of body as Buffer[]) sent.push({ record, bytes: Buffer.from(record) });
+      return originalRequest.call(this, address, code, header, body, options);
+    });
+    cleanups.push(async () => request.mockRestore());
+    for (const broker of cluster.brokers) broker.failSends = { count: 1, code: ResponseCode.SYSTEM_BUSY };
+    const result = await producer.send({ topic: 'orders', body: 'once' });
+    expect(result.status).toBe('SEND_OK');
+    // Both brokers refuse once: the first attempt and the first retry fail, the second retry is stored.
+    expect(sent).toHaveLength(3);
+    expect(new Set(sent.map((s) => s.record)).size).toBe(3);
+    for (const { record, bytes } of sent) expect(record.equals(bytes)).toBe(true);
+  });
+
+  it('keeps a send to a topic the broker refuses out of the frames of other topics', async () => {
+    const { cluster, producer } = await setup({ queueNums: 2 });
+    cluster.brokers[0]!.addTopic('audit', 2);
+    await Promise.all([producer.send({ topic: 'audit', body: 'warm the route' }), producer.send({ topic: 'orders', body: 'warm the route' })]);
+    cluster.brokers[0]!.topics.delete('audit');
+    const before = cluster.brokers[0]!.sendFrames.length;
+    const good = Array.from({ length: 10 }, (_, i) => producer.send({ topic: 'orders', body: `m${i}` }));
+    const refused = producer.send({ topic: 'audit', body: 'refused' });
+    await expect(refused).rejects.toMatchObject({ retriable: false });
+    expect((await Promise.all(good)).every((r) => r.status === 'SEND_OK')).toBe(true);
+    const frames = cluster.brokers[0]!.sendFrames.slice(before);
+    for (const frame of frames) expect(new Set(frame.topics).size).toBe(1);
+    // Each 'orders' message went out once: none was failed (and resent) with the refused topic's frame.
+    expect(frames.flatMap((frame) => frame.topics).filter((topic) => topic === 'orders')).toHaveLength(10);
   });
 
   it('gives up after `retries` extra attempts and rejects with the typed error', async () => {

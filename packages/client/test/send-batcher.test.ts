@@ -1,5 +1,5 @@
 import type { Frame, Message } from '@litemq/protocol';
-import { RemoteError, ResponseCode, SEND_RESULT_ENTRY_BYTES, encodeRecord, writeU64 } from '@litemq/protocol';
+import { RemoteError, ResponseCode, SEND_RESULT_ENTRY_BYTES, decodeRecord, encodeRecord, writeU64 } from '@litemq/protocol';
 import { describe, expect, it } from 'vitest';
 import type { PendingSend } from '../src/send-batcher.js';
 import { SendBatcher } from '../src/send-batcher.js';
@@ -118,5 +118,20 @@ describe('SendBatcher', () => {
     expect(failed).toHaveLength(1);
     expect(failed[0]!.items).toHaveLength(2);
     expect(failed[0]!.error).toMatchObject({ code: 'SYSTEM_BUSY' });
+  });
+
+  it('puts each topic in frames of its own, so a frame refused for one topic fails no other topic', async () => {
+    const { frames, failed, send } = harness({ maxInFlightFrames: 4 });
+    const good = [send('a:1', { topic: 'orders', body: '1' }), send('a:1', { topic: 'orders', body: '2' })];
+    void send('a:1', { topic: 'unknown', body: 'x' });
+    await tick();
+    expect(frames).toHaveLength(2);
+    const topicsOf = (frame: SentFrame) => new Set(frame.records.map((record) => decodeRecord(record).topic));
+    expect(frames.map((frame) => [...topicsOf(frame)])).toEqual([['orders'], ['unknown']]);
+    frames[1]!.fail(new RemoteError('TOPIC_NOT_EXIST', ResponseCode.TOPIC_NOT_EXIST, 'no such topic', false));
+    frames[0]!.answer(0);
+    expect((await Promise.all(good)).map((result) => result.queueOffset)).toEqual([0, 1]);
+    expect(failed).toHaveLength(1);
+    expect(failed[0]!.items.map((item) => item.topic)).toEqual(['unknown']);
   });
 });
