@@ -54,6 +54,8 @@ export const RECORD_VERSION = 1;
 export const MSG_ID_BYTES = 16;
 /** Smallest valid record: header, empty body, and the four empty variable sections. */
 export const MIN_RECORD_BYTES = RECORD_HEADER_BYTES + 1 + 1 + 2 + 2;
+/** Largest the sections after the body can be: topic and tags (u8 lengths), keys and properties (u16 lengths). */
+export const MAX_RECORD_SECTIONS_BYTES = 1 + 0xff + 1 + 0xff + 2 + 0xffff + 2 + 0xffff;
 export const KEY_SEPARATOR = '\u001f';
 
 /** Flag bits of a record. Bits 0-1 are the transaction type. */

@@ -2,7 +2,7 @@ import { mkdir, rm, writeFile, access } from 'node:fs/promises';
 import { join } from 'node:path';
 import pino from 'pino';
 import type { Logger } from 'pino';
-import { HOST_BYTES, RECORD_HEADER_BYTES, RecordField, messageIdBytes, readRecordKeys, readRecordSections, readRecordTopic, readU64, splitHostPort, verifyStoredRecordCrc, writeHost } from '@litemq/protocol';
+import { DEFAULT_MAX_BODY_BYTES, HOST_BYTES, MAX_RECORD_SECTIONS_BYTES, RECORD_HEADER_BYTES, RecordField, messageIdBytes, readRecordKeys, readRecordSections, readRecordTopic, readU64, splitHostPort, verifyStoredRecordCrc, writeHost } from '@litemq/protocol';
 import type { AppendResult } from './append-pipeline.js';
 import { AppendPipeline } from './append-pipeline.js';
 import { queueKey, readCheckpoint, writeCheckpoint } from './checkpoint.js';
@@ -156,8 +156,12 @@ export class MessageStore {
     if (commitLogOffset < this.log.minOffset || commitLogOffset >= this.log.maxOffset) return undefined;
     const head = await this.log.read(commitLogOffset, RECORD_HEADER_BYTES);
     if (head.length < RECORD_HEADER_BYTES) return undefined;
+    // Offsets come from clients (receipt handles, send-backs): the header must be a stored record's own before its
+    // declared size is trusted, and no size beyond the largest record the store accepts (or ever did by default) is read.
+    if (readU64(head, RecordField.COMMIT_LOG_OFFSET) !== commitLogOffset) return undefined;
+    const bodyLength = head.readUInt32BE(RecordField.BODY_LENGTH);
     const size = head.readUInt32BE(RecordField.TOTAL_SIZE);
-    if (size < RECORD_HEADER_BYTES || size > this.log.segmentBytes) return undefined;
+    if (bodyLength > Math.max(this.options.maxBodyBytes, DEFAULT_MAX_BODY_BYTES) || size < RECORD_HEADER_BYTES + bodyLength || size > RECORD_HEADER_BYTES + bodyLength + MAX_RECORD_SECTIONS_BYTES) return undefined;
     const record = await this.log.read(commitLogOffset, size);
     try {
       const sections = readRecordSections(record, 0, record.length, undefined, Number.MAX_SAFE_INTEGER);

@@ -1,7 +1,8 @@
 import { readFile, stat } from 'node:fs/promises';
 import { join } from 'node:path';
-import { describe, expect, it } from 'vitest';
-import { RecordField, concatRecords, readU64 } from '@litemq/protocol';
+import { describe, expect, it, vi } from 'vitest';
+import { RECORD_HEADER_BYTES, RECORD_MAGIC, RECORD_VERSION, RecordField, concatRecords, readU64, writeU64 } from '@litemq/protocol';
+import type { CommitLog } from '../src/commit-log.js';
 import { SMALL_SEGMENTS, readAll, record, segmentFiles, tempDir, waitForQueue, openStore } from './helpers.js';
 
 const END_OF_SEGMENT_MAGIC = 0x4c42;
@@ -99,6 +100,30 @@ describe('round trips and segment rolls', () => {
     }
     const stored = await store.readRecordAt(result.commitLogOffsets[39]!);
     expect(stored && readU64(stored, RecordField.QUEUE_OFFSET)).toBe(39);
+    await store.close();
+  });
+
+  it('reads no forged size at a client-chosen offset: a header must name its own offset and fit its body length', async () => {
+    const dir = await tempDir();
+    // Segments larger than any record (as the 1 GiB default is): only the record limits bound what may be read.
+    const store = await openStore(dir, { segmentBytes: 16 * 1024 * 1024 });
+    // A body that starts with a record header claiming 12 MiB, with its own (predictable) commit-log offset in it.
+    const claimed = 12 * 1024 * 1024;
+    const forged = Buffer.alloc(RECORD_HEADER_BYTES + 64);
+    forged.writeUInt32BE(claimed, RecordField.TOTAL_SIZE);
+    forged.writeUInt16BE(RECORD_MAGIC, RecordField.MAGIC);
+    forged[RecordField.VERSION] = RECORD_VERSION;
+    forged.writeUInt32BE(64, RecordField.BODY_LENGTH);
+    writeU64(forged, RecordField.COMMIT_LOG_OFFSET, RECORD_HEADER_BYTES);
+    const [offset] = (await store.append(record('forge', forged))).commitLogOffsets;
+    expect(offset).toBe(0);
+    const log = (store as unknown as { log: CommitLog }).log;
+    const read = vi.spyOn(log, 'read');
+    expect(await store.readRecordAt(RECORD_HEADER_BYTES)).toBeUndefined();
+    // A header that does not name its own offset is not trusted for a size either.
+    expect(await store.readRecordAt(RECORD_HEADER_BYTES + 8)).toBeUndefined();
+    expect(Math.max(...read.mock.calls.map(([, length]) => length))).toBe(RECORD_HEADER_BYTES);
+    expect(await store.readRecordAt(0)).toBeDefined();
     await store.close();
   });
 
