@@ -146,7 +146,7 @@ export class Broker {
     const resolved = resolveBrokerOptions(options);
     const logger = (resolved.logger ?? pino({ name: 'litemq-broker', level: 'warn' })).child({ broker: resolved.brokerName });
     const topics = await TopicConfigManager.load(resolved.dataDir);
-    const offsets = await ConsumerOffsetManager.load(resolved.dataDir);
+    const offsets = await ConsumerOffsetManager.load(resolved.dataDir, { maxGroups: resolved.maxConsumerGroups });
     const broker = new Broker(
       resolved, logger, topics, offsets, new ConsumerManager(resolved.clientExpiryMs, logger), new ProducerManager(resolved.clientExpiryMs),
       new LongPollingService(resolved.maxHeldPullsPerConnection),
@@ -194,6 +194,7 @@ export class Broker {
       const now = Date.now();
       this.consumers.expire(now);
       this.producers.expire(now);
+      this.retry?.forgetIdleGroups();
     });
     this.ready = true;
     void this.registrar.start();

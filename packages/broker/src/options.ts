@@ -58,6 +58,14 @@ export interface BrokerOptions {
   /** How often committed consumer offsets are written to disk. Default 5 000. */
   offsetPersistIntervalMs?: number;
   /**
+   * Most consumer groups the broker keeps committed offsets for, and most `%RETRY%` (and, separately, `%DLQ%`) topics
+   * it creates for groups on heartbeats and send-backs: a new group beyond it is refused with INVALID_REQUEST
+   * `CONSUMER_GROUP_LIMIT`. Bounds what made-up group names can make the broker hold. Default 10 000.
+   */
+  maxConsumerGroups?: number;
+  /** Consumer groups, and producer groups, one heartbeat may list; more: INVALID_REQUEST `HEARTBEAT_TOO_MANY_GROUPS`. Default 64. */
+  maxGroupsPerHeartbeat?: number;
+  /**
    * Lease of an orderly consumer's queue lock: a lock not renewed for this long can be taken by another member
    * of the group (how long a crashed consumer's queues wait). Clients renew every 20 s by default. Default 60 000.
    */
@@ -100,6 +108,8 @@ const DEFAULTS = {
   verifyBodyCrc: true,
   clientExpiryMs: 120_000,
   offsetPersistIntervalMs: 5_000,
+  maxConsumerGroups: 10_000,
+  maxGroupsPerHeartbeat: 64,
   queueLockLeaseMs: 60_000,
   closeGraceMs: 5_000,
   timer: {} as Omit<TimerStoreOptions, 'logger'>,
@@ -166,6 +176,8 @@ export function resolveBrokerOptions(options: BrokerOptions): ResolvedBrokerOpti
   integer('maxPendingSendBytes', resolved.maxPendingSendBytes, 1);
   integer('clientExpiryMs', resolved.clientExpiryMs, 10);
   integer('offsetPersistIntervalMs', resolved.offsetPersistIntervalMs, 10);
+  integer('maxConsumerGroups', resolved.maxConsumerGroups, 1);
+  integer('maxGroupsPerHeartbeat', resolved.maxGroupsPerHeartbeat, 1, 65_535);
   integer('queueLockLeaseMs', resolved.queueLockLeaseMs, 10);
   integer('closeGraceMs', resolved.closeGraceMs, 0);
   if (typeof resolved.store !== 'object' || resolved.store === null) fail('store must be an object of MessageStoreOptions');

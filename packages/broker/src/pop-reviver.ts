@@ -3,6 +3,7 @@ import type { Logger } from 'pino';
 import { RecordField, RemoteError, isLiteMQError, readMessageId, readU64 } from '@litemq/protocol';
 import type { BrokerContext } from './broker-context.js';
 import { delayOf } from './delay-service.js';
+import { BrokerErrorCode } from './errors.js';
 import { SerialSaver, readJsonFile, writeJsonAtomic } from './json-file.js';
 import type { PopCheckpoint } from './pop-checkpoint.js';
 import { POP_REVIVE_TOPIC, parseCheckpoint } from './pop-checkpoint.js';
@@ -14,7 +15,8 @@ const RETRY_FIRST_MS = 200;
 const RETRY_MAX_MS = 30_000;
 /**
  * A revived checkpoint's tombstone is kept until the timer store has processed this much time past the revival: a
- * checkpoint fired again (crash) or re-read (offset not saved yet) meanwhile is skipped.
+ * checkpoint fired again (crash) or re-read (offset not saved yet) meanwhile is skipped. Checkpoints revived beyond
+ * a transient failure are remembered by revive offset instead (`revivedAhead`), for as long as the failure lasts.
  */
 const REVIVED_TOMBSTONE_MS = 60_000;
 /** Codes of errors that clear by themselves (the store or the broker is busy, full or restarting). */
@@ -35,6 +37,13 @@ interface DueCheckpoint {
   checkpoint: PopCheckpoint | undefined;
 }
 
+/** `config/pop-revive.json`: the next revive offset, and the checkpoints at or after it already processed. */
+interface ReviveFile {
+  offset?: unknown;
+  /** [revive queue offset, checkpoint id] pairs. */
+  revived?: unknown;
+}
+
 /**
  * Redelivers popped messages nobody acknowledged in time. A checkpoint whose invisible time ended is delivered by
  * the timer to `%POP_REVIVE%`; this reads that queue from a persisted offset and, for each checkpoint neither
@@ -46,12 +55,16 @@ interface DueCheckpoint {
  * Failures are per checkpoint. A permanent one (e.g. the group's retry topic name is not valid) is logged with the
  * checkpoint and the message dead-lettered if possible, else dropped: the offset moves on, so one bad checkpoint
  * never holds up the others. A transient one (store busy, disk full) stops the offset at that checkpoint and the
- * run is retried with backoff; checkpoints after it that were revived meanwhile are cancelled, so not revived twice.
+ * run is retried with backoff; checkpoints after it that were processed meanwhile are remembered by revive offset
+ * (saved with the offset, dropped once the offset passes them), so they are not revived twice however long the
+ * failure lasts: at most one read batch of them.
  */
 export class PopReviver {
   /** Counters for status and tests. */
   readonly counters = { retried: 0, deadLettered: 0, skipped: 0, missing: 0, failed: 0, transientFailures: 0 };
   private offset = -1;
+  /** Checkpoints at or after `offset` already processed (revive offset → checkpoint id): skipped when read again. */
+  private readonly revivedAhead = new Map<number, string>();
   private running: Promise<void> | undefined;
   private again = false;
   private closed = false;
@@ -62,14 +75,19 @@ export class PopReviver {
   private readonly logger: Logger;
 
   private constructor(private readonly context: BrokerContext, private readonly path: string) {
-    this.saver = new SerialSaver(() => writeJsonAtomic(this.path, { offset: this.offset }));
+    this.saver = new SerialSaver(() => writeJsonAtomic(this.path, { offset: this.offset, revived: [...this.revivedAhead] }));
     this.logger = context.logger.child({ component: 'pop-revive' });
   }
 
   static async open(context: BrokerContext): Promise<PopReviver> {
     const reviver = new PopReviver(context, join(context.options.dataDir, 'config', 'pop-revive.json'));
-    const file = (await readJsonFile(reviver.path)) as { offset?: unknown } | undefined;
+    const file = (await readJsonFile(reviver.path)) as ReviveFile | undefined;
     if (file && typeof file === 'object' && Number.isSafeInteger(file.offset)) reviver.offset = file.offset as number;
+    if (file && typeof file === 'object' && Array.isArray(file.revived)) {
+      for (const entry of file.revived as unknown[]) {
+        if (Array.isArray(entry) && Number.isSafeInteger(entry[0]) && typeof entry[1] === 'string') reviver.revivedAhead.set(entry[0] as number, entry[1]);
+      }
+    }
     return reviver;
   }
 
@@ -133,10 +151,14 @@ export class PopReviver {
         due.push({ id: readMessageId(records, at + RecordField.MSG_ID), queueOffset: readU64(records, at + RecordField.QUEUE_OFFSET), checkpoint: parseCheckpoint(body) });
         at += size;
       }
-      // revive() throws only transient failures: stop the offset at the first one (those after it are cancelled).
+      // revive() throws only transient failures: stop the offset at the first one and remember those after it done.
       const outcomes = await Promise.allSettled(due.map((entry) => this.revive(entry)));
       const failedAt = outcomes.findIndex((outcome) => outcome.status === 'rejected');
       this.offset = failedAt < 0 ? result.nextOffset : due[failedAt]!.queueOffset;
+      outcomes.forEach((outcome, i) => {
+        if (i > failedAt && failedAt >= 0 && outcome.status === 'fulfilled') this.revivedAhead.set(due[i]!.queueOffset, due[i]!.id);
+      });
+      for (const queueOffset of this.revivedAhead.keys()) if (queueOffset < this.offset) this.revivedAhead.delete(queueOffset);
       await this.saver.request();
       if (failedAt >= 0) throw (outcomes[failedAt] as PromiseRejectedResult).reason;
     }
@@ -150,7 +172,7 @@ export class PopReviver {
       this.logger.error({ checkpointId: id, reviveOffset: queueOffset }, 'a %POP_REVIVE% record is not a pop checkpoint; skipped');
       return;
     }
-    if (timers.isCancelled(id)) {
+    if (timers.isCancelled(id) || this.revivedAhead.get(queueOffset) === id) {
       this.counters.skipped++;
       return;
     }
@@ -168,7 +190,7 @@ export class PopReviver {
   private async sendBack(checkpoint: PopCheckpoint, delayLevel: number): Promise<'RETRY' | 'DLQ'> {
     const outcome = await retryOf(this.context).sendBack({
       group: checkpoint.group, commitLogOffset: checkpoint.commitLogOffset, msgId: checkpoint.msgId, maxReconsumeTimes: checkpoint.maxReconsumeTimes, delayLevel,
-      failureReason: `not acknowledged within its invisible time (${checkpoint.invisibleMs} ms)`, deliverAt: Date.now(),
+      failureReason: `not acknowledged within its invisible time (${checkpoint.invisibleMs} ms)`, deliverAt: Date.now(), bypassGroupLimit: true,
     });
     return outcome.outcome === 'DLQ' ? 'DLQ' : 'RETRY';
   }
@@ -176,7 +198,7 @@ export class PopReviver {
   /** A checkpoint that cannot be redelivered: dead-lettered if that works, else logged and dropped. */
   private async giveUp(id: string, checkpoint: PopCheckpoint, error: unknown): Promise<void> {
     const details = { checkpointId: id, ...checkpoint, err: error };
-    if (error instanceof RemoteError && error.code === 'MESSAGE_NOT_FOUND') {
+    if (error instanceof RemoteError && error.code === BrokerErrorCode.MESSAGE_NOT_FOUND) {
       this.counters.missing++;
       this.logger.error(details, 'an expired pop is no longer in the log (retention?); not redelivered');
       return;

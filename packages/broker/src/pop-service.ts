@@ -1,4 +1,5 @@
 import { randomBytes } from 'node:crypto';
+import type { Logger } from 'pino';
 import type { ConsumeFromWhere, RecordSections, SqlFilter } from '@litemq/protocol';
 import {
   ProtocolError, RecordField, ResponseCode, TopicPerm, concatRecords, emptySections, encodeReceiptHandle, parseReceiptHandle,
@@ -7,6 +8,7 @@ import {
 import type { BrokerContext } from './broker-context.js';
 import { queueRange } from './broker-context.js';
 import { delayOf } from './delay-service.js';
+import { BrokerErrorCode } from './errors.js';
 import { KeyedLock } from './keyed-lock.js';
 import type { PopCheckpoint, StoredCheckpoint } from './pop-checkpoint.js';
 import { POP_REVIVE_TOPIC, encodeCheckpoint, storedCheckpoint } from './pop-checkpoint.js';
@@ -53,10 +55,9 @@ interface PopQueue {
 const MAX_FILTERED_READS = 8;
 /** Entries read at once from a queue with a tag or SQL filter. */
 const FILTERED_READ_COUNT = 64;
-const SWEEP_INTERVAL_MS = 10_000;
 
 function invalidHandle(message: string): never {
-  throw rpcFailure(ResponseCode.INVALID_REQUEST, message, 'RECEIPT_HANDLE_INVALID');
+  throw rpcFailure(ResponseCode.INVALID_REQUEST, message, BrokerErrorCode.RECEIPT_HANDLE_INVALID);
 }
 
 /**
@@ -67,10 +68,15 @@ function invalidHandle(message: string): never {
  * popped message gets a checkpoint record: a delayed record for `%POP_REVIVE%` due at the end of its invisible time,
  * appended to the log (through the timer topic) and scheduled in the timer store before the pop is answered. Its
  * commit-log offset and id make the receipt handle. Ack cancels the checkpoint's timer (a persisted tombstone);
- * changeInvisibleDuration appends a new checkpoint, then cancels the old one. A checkpoint still live at its time
+ * changeInvisibleDuration appends a new checkpoint, then cancels the old one as `replaced` (persisted too, so the old
+ * handle answers RECEIPT_HANDLE_STALE across a restart until its own time). A checkpoint still live at its time
  * reaches `%POP_REVIVE%`, where the PopReviver redelivers the message through the retry service. So the in-flight
  * state is the timer store's (on disk) plus tombstones of acknowledged handles until their time: memory per
  * in-flight message is bounded, and a crash leads to redelivery, never to a lost message.
+ *
+ * The offset a pop moves is committed only if it is still the one the pop read from: an offset reset or commit
+ * made meanwhile (they do not take the pop's lock) wins over the pop. Queues fail separately: a pop answers what
+ * the other queues gave (their messages are invisible already) and fails only when it got nothing.
  */
 export class PopService {
   /** Counters for status and tests. */
@@ -78,22 +84,19 @@ export class PopService {
   readonly waiters: PopWaiters;
   private readonly locks = new KeyedLock();
   private readonly sections: RecordSections = emptySections();
-  /** Checkpoint ids replaced by changeInvisibleDuration → their old end of invisibility (dropped after it). */
-  private readonly superseded = new Map<string, number>();
   /** Checkpoint ids with a changeInvisibleDuration in progress. */
   private readonly changing = new Set<string>();
   private rotation = 0;
   private readonly unsubscribe: () => void;
-  private readonly sweepTimer: NodeJS.Timeout;
+  private readonly logger: Logger;
 
   private constructor(private readonly context: BrokerContext, readonly reviver: PopReviver) {
     this.waiters = new PopWaiters(context.options.maxHeldPullsPerConnection);
+    this.logger = context.logger.child({ component: 'pop' });
     this.unsubscribe = context.store.onMessagesAvailable((topic) => {
       this.waiters.messagesAvailable(topic);
       if (topic === POP_REVIVE_TOPIC) reviver.trigger();
     });
-    this.sweepTimer = setInterval(() => this.sweep(), SWEEP_INTERVAL_MS);
-    this.sweepTimer.unref();
   }
 
   static async open(context: BrokerContext): Promise<PopService> {
@@ -133,17 +136,30 @@ export class PopService {
     return false;
   }
 
-  /** Pops up to maxCount visible messages, visiting the queues in a rotating order. */
+  /**
+   * Pops up to maxCount visible messages, visiting the queues in a rotating order. A queue that fails is logged and
+   * skipped: what other queues gave is answered (it is invisible already); the first error is thrown only when
+   * nothing was popped.
+   */
   async pop(args: PopArgs): Promise<PopResult> {
+    // A group new to the broker must have room before any queue is visited (one clear error, not one per queue).
+    this.context.offsets.assertGroupRoom(args.group);
     const queues = this.queuesOf(args);
     const out: PopResult = { records: [], handles: [], invisibleUntil: 0 };
     const budget = { count: args.maxCount, bytes: args.maxBytes };
     const start = queues.length === 0 ? 0 : this.rotation++ % queues.length;
+    let failure: { error: unknown } | undefined;
     for (let i = 0; i < queues.length && budget.count > 0 && budget.bytes > 0; i++) {
       const queue = queues[(start + i) % queues.length]!;
-      await this.locks.run(`${args.group}\u0000${queue.topic}\u0000${queue.queueId}`, () => this.popQueue(args, queue, budget, out));
+      try {
+        await this.locks.run(`${args.group}\u0000${queue.topic}\u0000${queue.queueId}`, () => this.popQueue(args, queue, budget, out));
+      } catch (error) {
+        failure ??= { error };
+        this.logger.warn({ err: error, group: args.group, topic: queue.topic, queueId: queue.queueId }, 'popping a queue failed; it is skipped by this pop');
+      }
     }
     if (this.rotation >= Number.MAX_SAFE_INTEGER) this.rotation = 0;
+    if (failure && out.records.length === 0) throw failure.error;
     return out;
   }
 
@@ -163,14 +179,20 @@ export class PopService {
     }
   }
 
-  /** One queue, under its lock: read from the group's offset, checkpoint what matches, move the offset past the read. */
+  /**
+   * One queue, under its lock: read from the group's offset, checkpoint what matches, move the offset past the read.
+   * Every move is conditional on the offset still being the one read from (see `advance`); once another writer
+   * moved it, the pop leaves the queue.
+   */
   private async popQueue(args: PopArgs, queue: PopQueue, budget: { count: number; bytes: number }, out: PopResult): Promise<void> {
     const { store, offsets } = this.context;
     const { group } = args;
     let offset = offsets.committed(group, queue.topic, queue.queueId);
     if (offset < 0) {
-      offset = await this.startOffset(args, queue);
-      offsets.commit(group, queue.topic, queue.queueId, offset);
+      const start = await this.startOffset(args, queue);
+      // A commit or reset landed while the start was looked up: it decides where the group is.
+      if (!this.advance(group, queue, -1, start)) return;
+      offset = start;
     }
     for (let reads = 0; reads < MAX_FILTERED_READS; reads++) {
       // With a filter, read ahead (a few entries per read would crawl through unmatched messages) and trim below.
@@ -179,8 +201,9 @@ export class PopService {
       const result = await store.read(queue.topic, queue.queueId, offset, { maxCount, maxBytes: budget.bytes, tagHashes: queue.filter?.tagHashes });
       if (result.status === 'OFFSET_TOO_SMALL' || result.status === 'NO_MATCHED_MESSAGE' || result.status === 'OFFSET_OVERFLOW') {
         // Retention moved the start, every read entry was filtered out, or the offset is past the end (reset): move on.
-        offset = result.status === 'OFFSET_OVERFLOW' ? result.maxOffset : result.nextOffset;
-        offsets.commit(group, queue.topic, queue.queueId, offset);
+        const next = result.status === 'OFFSET_OVERFLOW' ? result.maxOffset : result.nextOffset;
+        if (!this.advance(group, queue, offset, next)) return;
+        offset = next;
         if (result.status === 'OFFSET_OVERFLOW' || offset >= result.maxOffset) return;
         continue;
       }
@@ -192,12 +215,23 @@ export class PopService {
         nextOffset = readU64(result.records, kept.at(-1)![0] + RecordField.QUEUE_OFFSET) + 1;
       }
       if (kept.length > 0) await this.checkpoint(args, queue, result.records, kept, out);
-      offset = nextOffset;
-      offsets.commit(group, queue.topic, queue.queueId, offset);
       budget.count -= kept.length;
       budget.bytes -= kept.reduce((sum, [start, end]) => sum + end - start, 0);
+      // Moved meanwhile (reset): the checkpointed messages are still answered; the new offset stands.
+      if (!this.advance(group, queue, offset, nextOffset)) return;
+      offset = nextOffset;
       if (kept.length > 0 || offset >= result.maxOffset || budget.count <= 0 || budget.bytes <= 0) return;
     }
+  }
+
+  /**
+   * Commits `next` for the queue if the group's offset is still `from` (the pop's lock keeps other pops out, not
+   * RESET_OFFSET, COMMIT_OFFSET or a pull's commit); false when another writer moved it while the pop awaited.
+   */
+  private advance(group: string, queue: PopQueue, from: number, next: number): boolean {
+    const moved = !this.context.offsets.commitIf(group, queue.topic, queue.queueId, from, next);
+    if (moved) this.logger.info({ group, topic: queue.topic, queueId: queue.queueId, from, next }, 'the offset moved during a pop (reset or commit); the pop leaves it');
+    return !moved;
   }
 
   /** [start, end] of each record that matches the filter exactly. */
@@ -279,13 +313,17 @@ export class PopService {
     throw rpcFailure(ResponseCode.RECEIPT_HANDLE_STALE, `receipt handle ${id} was replaced by changeInvisibleDuration: use the handle it returned`);
   }
 
-  /** ACK_MESSAGE: the message is processed; idempotent while the handle is valid. */
+  /**
+   * ACK_MESSAGE: the message is processed; idempotent while the handle is valid. A handle replaced by
+   * changeInvisibleDuration is STALE (its replacement is still live), until its own time, then EXPIRED.
+   */
   async ack(group: string, handle: string): Promise<{ msgId: string }> {
     const { id, stored } = await this.load(group, handle);
-    if (this.superseded.has(id)) this.replaced(id);
     const timers = delayOf(this.context).timers;
+    const cancelled = timers.cancelKind(id);
+    if (cancelled === 'replaced') this.replaced(id);
     if (Date.now() >= stored.invisibleUntil) this.expired(stored);
-    if (!timers.isCancelled(id)) {
+    if (cancelled === undefined) {
       timers.cancel(id, stored.invisibleUntil);
       this.counters.acked++;
     }
@@ -297,7 +335,7 @@ export class PopService {
     const { id, stored } = await this.load(group, handle);
     const { checkpoint } = stored;
     const timers = delayOf(this.context).timers;
-    if (this.superseded.has(id)) this.replaced(id);
+    if (timers.cancelKind(id) === 'replaced') this.replaced(id);
     if (Date.now() >= stored.invisibleUntil) this.expired(stored);
     if (this.changing.has(id)) throw rpcFailure(ResponseCode.RECEIPT_HANDLE_STALE, `receipt handle ${id} is being changed by another request`);
     if (timers.isCancelled(id)) throw rpcFailure(ResponseCode.RECEIPT_HANDLE_STALE, `message ${checkpoint.msgId} was already acknowledged`);
@@ -316,8 +354,7 @@ export class PopService {
         timers.cancel(newIdHex, invisibleUntil);
         this.expired(stored);
       }
-      timers.cancel(id, stored.invisibleUntil);
-      this.superseded.set(id, stored.invisibleUntil);
+      this.supersede(id, stored.invisibleUntil, newIdHex, invisibleUntil);
       this.counters.changed++;
       const next = encodeReceiptHandle({ brokerName: this.context.options.brokerName, checkpointOffset: offset!, checkpointId: newIdHex, invisibleUntil });
       return { handle: next, invisibleUntil, msgId: checkpoint.msgId };
@@ -326,15 +363,23 @@ export class PopService {
     }
   }
 
-  /** Forgets replaced handles whose old invisible time is over (they answer EXPIRED from then on). */
-  private sweep(): void {
-    const now = Date.now();
-    for (const [id, until] of this.superseded) if (until <= now) this.superseded.delete(id);
-  }
-
-  /** Replaced handles still remembered (status and tests). */
-  get supersededCount(): number {
-    return this.superseded.size;
+  /**
+   * Cancels the old checkpoint as replaced (persisted with its tombstone, so its handle stays STALE across a restart).
+   * If that cannot be recorded the change fails: the new checkpoint is cancelled (best effort) and the old handle
+   * stays the valid one.
+   */
+  private supersede(id: string, until: number, newId: string, newUntil: number): void {
+    const timers = delayOf(this.context).timers;
+    try {
+      timers.cancel(id, until, 'replaced');
+    } catch (error) {
+      try {
+        timers.cancel(newId, newUntil);
+      } catch (cleanup) {
+        this.logger.error({ err: cleanup, checkpointId: newId }, 'a failed changeInvisibleDuration left its new checkpoint live: the message may be delivered twice');
+      }
+      throw error;
+    }
   }
 
   /** Answers every held pop (shutdown begins). */
@@ -344,7 +389,6 @@ export class PopService {
 
   async close(): Promise<void> {
     this.unsubscribe();
-    clearInterval(this.sweepTimer);
     this.waiters.wakeAll();
     await this.reviver.close();
   }

@@ -1,14 +1,16 @@
 import { join } from 'node:path';
 import type { Logger } from 'pino';
 import type {
-  ConsumerHeartbeat, ConsumerSendBackResponseHeader, DlqMessageInfo, DlqResendTarget, ReceivedMessage, TopicConfig,
+  ConsumerHeartbeat, ConsumerSendBackResponseHeader, DlqMessageInfo, DlqResendTarget, ReceivedMessage,
 } from '@litemq/protocol';
 import {
-  RecordField, ResponseCode, SystemProperty, TopicPerm, deadLetterTopicOf, decodeRecord, decodeRecords, encodeRecord, readMessageId,
+  RecordField, ResponseCode, SystemProperty, deadLetterTopicOf, decodeRecord, decodeRecords, encodeRecord, readMessageId,
   retryTopicOf, rpcFailure, SystemTopicPrefix,
 } from '@litemq/protocol';
 import type { BrokerContext } from './broker-context.js';
 import { delayOf } from './delay-service.js';
+import { BrokerErrorCode } from './errors.js';
+import { GroupTopics, needsRetryTopic } from './group-topics.js';
 import { SerialSaver, readJsonFile, writeJsonAtomic } from './json-file.js';
 import type { RetryOptions } from './retry-policy.js';
 import { DEFAULT_MAX_RECONSUME_TIMES, MAX_FAILURE_REASON_CHARS, appendFailure, backoffMs, parseFailureHistory, parseRetryLevels } from './retry-policy.js';
@@ -43,6 +45,11 @@ export interface SendBackArgs {
   history?: ReadonlyArray<readonly [number, string]>;
   /** When the retry is due (default: now + its backoff level); at or before now it is stored on the retry topic at once. */
   deliverAt?: number;
+  /**
+   * Creates the group's retry or dead-letter topic even past maxConsumerGroups: for the PopReviver, whose groups hold
+   * offsets already (bounded by that limit) and whose message would otherwise be dropped.
+   */
+  bypassGroupLimit?: boolean;
 }
 
 /**
@@ -57,7 +64,9 @@ export class RetryService {
   readonly defaultMaxReconsumeTimes: number;
   /** Counters for status and tests. */
   readonly counters = { retried: 0, deadLettered: 0, resent: 0 };
+  /** maxReconsumeTimes sent in heartbeats, by group; dropped once a group has no live member and no retry topic. */
   private readonly groupMax = new Map<string, number>();
+  private readonly groupTopics: GroupTopics;
   private readonly purged = new Map<string, PurgeState>();
   private readonly saver: SerialSaver;
   private readonly path: string;
@@ -70,6 +79,7 @@ export class RetryService {
     this.path = join(context.options.dataDir, 'config', 'dlq-purged.json');
     this.saver = new SerialSaver(() => writeJsonAtomic(this.path, Object.fromEntries(this.purged)));
     this.logger = context.logger.child({ component: 'retry' });
+    this.groupTopics = new GroupTopics(context, this.logger);
   }
 
   static async open(context: BrokerContext): Promise<RetryService> {
@@ -83,27 +93,40 @@ export class RetryService {
     return service;
   }
 
-  private async ensureTopic(topic: string): Promise<{ config: TopicConfig; created: boolean }> {
-    const existing = this.context.topics.get(topic);
-    if (existing) return { config: existing, created: false };
-    const config = await this.context.topics.put({ topic, readQueueNums: 1, writeQueueNums: 1, perm: TopicPerm.READ_WRITE }, { allowSystem: true });
-    this.logger.info({ topic }, 'system topic created');
-    return { config, created: true };
-  }
-
   /**
    * Heartbeat hook: remembers each group's maxReconsumeTimes and creates the `%RETRY%<group>` topic of
-   * cluster-mode groups, registering it with the NameServers before answering (system topics get no
-   * auto-created route), so the consumer's next route look-up finds it.
+   * cluster-mode groups once, registering it with the NameServers before answering (system topics get no
+   * auto-created route), so the consumer's next route look-up finds it. A heartbeat that finds the topic being
+   * created by another one waits for that creation and registration. Known groups cost nothing more.
    */
   async onHeartbeat(consumers: readonly ConsumerHeartbeat[]): Promise<void> {
-    let created = false;
+    let register = false;
     for (const consumer of consumers) {
       if (consumer.maxReconsumeTimes !== undefined) this.groupMax.set(consumer.group, consumer.maxReconsumeTimes);
-      if (consumer.consumeModel !== 'CLUSTERING' || consumer.group.startsWith('%')) continue;
-      if ((await this.ensureTopic(retryTopicOf(consumer.group))).created) created = true;
+      if (!needsRetryTopic(consumer)) continue;
+      const topic = retryTopicOf(consumer.group);
+      if (this.groupTopics.settled(topic)) continue;
+      await this.groupTopics.ensure(topic, true);
+      register = true;
     }
-    if (created) await this.context.registrar.registerSoon();
+    if (register) await this.context.registrar.registerSoon();
+  }
+
+  /** Throws CONSUMER_GROUP_LIMIT when the retry topics a heartbeat would create do not fit in maxConsumerGroups. */
+  assertHeartbeatRoom(consumers: readonly ConsumerHeartbeat[]): void {
+    this.groupTopics.assertHeartbeatRoom(consumers);
+  }
+
+  /** Forgets the maxReconsumeTimes of groups with no live member and no retry topic (called periodically). */
+  forgetIdleGroups(): void {
+    for (const group of this.groupMax.keys()) {
+      if (this.context.consumers.members(group).length === 0 && !this.context.topics.get(retryTopicOf(group))) this.groupMax.delete(group);
+    }
+  }
+
+  /** Groups whose heartbeat maxReconsumeTimes is remembered (status and tests). */
+  get rememberedGroups(): number {
+    return this.groupMax.size;
   }
 
   private maxFor(group: string, message: ReceivedMessage, requested: number | undefined): number {
@@ -117,7 +140,7 @@ export class RetryService {
     const { group } = args;
     const record = await this.context.store.readRecordAt(args.commitLogOffset);
     if (!record || readMessageId(record, RecordField.MSG_ID) !== args.msgId) {
-      throw rpcFailure(ResponseCode.INVALID_REQUEST, `no message ${args.msgId} at commit-log offset ${args.commitLogOffset} on broker ${this.context.options.brokerName}`, 'MESSAGE_NOT_FOUND');
+      throw rpcFailure(ResponseCode.INVALID_REQUEST, `no message ${args.msgId} at commit-log offset ${args.commitLogOffset} on broker ${this.context.options.brokerName}`, BrokerErrorCode.MESSAGE_NOT_FOUND);
     }
     const message = decodeRecord(record);
     const isRetry = message.topic.startsWith(SystemTopicPrefix.RETRY);
@@ -137,7 +160,7 @@ export class RetryService {
     const reconsumeTimes = Math.max(message.reconsumeTimes, args.reconsumeTimes ?? 0);
     if (args.delayLevel < 0 || reconsumeTimes >= max) {
       const topic = deadLetterTopicOf(group);
-      await this.ensureTopic(topic);
+      await this.groupTopics.ensure(topic, !args.bypassGroupLimit);
       system[SystemProperty.DLQ_AT] = String(now);
       await this.context.store.append(this.copy(message, record, topic, 0, reconsumeTimes, system));
       this.counters.deadLettered++;
@@ -145,7 +168,7 @@ export class RetryService {
       return { outcome: 'DLQ', reconsumeTimes, topic };
     }
     const topic = retryTopicOf(group);
-    const { created } = await this.ensureTopic(topic);
+    const { created } = await this.groupTopics.ensure(topic, !args.bypassGroupLimit);
     if (created) void this.context.registrar.registerSoon();
     const deliverAt = args.deliverAt ?? now + backoffMs(this.levels, reconsumeTimes, args.delayLevel);
     const retry = this.copy(message, record, topic, 0, reconsumeTimes + 1, system);
@@ -235,7 +258,8 @@ export class RetryService {
       const originTopic = message.systemProperties[SystemProperty.RETRY_TOPIC];
       if (target === 'RETRY') {
         const topic = retryTopicOf(group);
-        const { created } = await this.ensureTopic(topic);
+        // The group has dead letters here, so it got past the limit before.
+        const { created } = await this.groupTopics.ensure(topic, false);
         if (created) void this.context.registrar.registerSoon();
         const system: Record<string, string> = {};
         for (const [name, value] of Object.entries(message.systemProperties)) if (!NOT_COPIED.has(name)) system[name] = value;

@@ -74,6 +74,13 @@ export class TopicConfigManager {
     return this.topics.get(topic);
   }
 
+  /** Topics whose name starts with `prefix` (e.g. the `%RETRY%` topics of consumer groups). */
+  countWithPrefix(prefix: string): number {
+    let count = 0;
+    for (const topic of this.topics.keys()) if (topic.startsWith(prefix)) count++;
+    return count;
+  }
+
   list(): TopicConfig[] {
     return [...this.topics.values()].sort((a, b) => (a.topic < b.topic ? -1 : a.topic > b.topic ? 1 : 0));
   }

@@ -1,70 +1,14 @@
 import { afterEach, describe, expect, it, vi } from 'vitest';
-import type { DlqListResponseHeader, Frame, PopMessageRequestHeader, ReceivedMessage, RpcClient } from '@litemq/protocol';
+import type { DlqListResponseHeader } from '@litemq/protocol';
 import { randomBytes } from 'node:crypto';
 import {
-  RecordField, RequestCode, ResponseCode, SystemProperty, TopicPerm, concatRecords, deadLetterTopicOf, decodeRecords, expectSuccess, parseReceiptHandle, readMessageId,
+  RecordField, RequestCode, ResponseCode, SystemProperty, concatRecords, deadLetterTopicOf, decodeRecords, expectSuccess, parseReceiptHandle, readMessageId,
   readU64,
 } from '@litemq/protocol';
 import { StorageError, StorageErrorCode } from '@litemq/storage';
-import type { Broker } from '../src/index.js';
 import { encodeCheckpoint } from '../src/pop-checkpoint.js';
 import { client, record, startBroker, tempDir, waitFor } from './helpers.js';
-
-const GROUP = 'workers';
-
-interface Popped {
-  messages: ReceivedMessage[];
-  handles: string[];
-  frame: Frame;
-}
-
-async function pop(rpc: RpcClient, broker: Broker, header: Partial<PopMessageRequestHeader> = {}): Promise<Popped> {
-  const full: PopMessageRequestHeader = {
-    group: GROUP, subscriptions: [{ topic: 'jobs' }], maxCount: 32, invisibleMs: 1_000, fromWhere: 'FIRST_OFFSET', ...header,
-  };
-  const frame = expectSuccess(await rpc.request(broker.address, RequestCode.POP_MESSAGE, full, undefined, { timeoutMs: (full.pollMs ?? 0) + 10_000 }));
-  const messages = frame.body.length > 0 ? decodeRecords(frame.body) : [];
-  const handles = frame.header.handles as string[];
-  expect(handles.length).toBe(messages.length);
-  expect(frame.header.count).toBe(messages.length);
-  return { messages, handles, frame };
-}
-
-async function ack(rpc: RpcClient, broker: Broker, handle: string, group = GROUP): Promise<Frame> {
-  return rpc.request(broker.address, RequestCode.ACK_MESSAGE, { group, handle });
-}
-
-async function change(rpc: RpcClient, broker: Broker, handle: string, invisibleMs: number): Promise<Frame> {
-  return rpc.request(broker.address, RequestCode.CHANGE_INVISIBLE_TIME, { group: GROUP, handle, invisibleMs });
-}
-
-async function setup(options: Parameters<typeof startBroker>[0] = {}, queueNums = 2) {
-  const broker = await startBroker({ timer: { precisionMs: 20 }, ...options });
-  await broker.topics.put({ topic: 'jobs', readQueueNums: queueNums, writeQueueNums: queueNums, perm: TopicPerm.READ_WRITE });
-  const rpc = client();
-  return { broker, rpc };
-}
-
-/** Sends `count` messages spread over the queues; resolves with their bodies. */
-async function send(rpc: RpcClient, broker: Broker, count: number, queueNums = 2, prefix = 'm', extra: Parameters<typeof record>[3] = {}): Promise<string[]> {
-  const bodies = Array.from({ length: count }, (_, i) => `${prefix}${i}`);
-  const body = Buffer.concat(bodies.map((text, i) => record('jobs', text, i % queueNums, extra)));
-  expectSuccess(await rpc.request(broker.address, RequestCode.SEND_BATCH, {}, body));
-  return bodies;
-}
-
-/** Pops (long polling) until `count` messages came back or `timeoutMs` passed. */
-async function popAll(rpc: RpcClient, broker: Broker, count: number, timeoutMs: number, header: Partial<PopMessageRequestHeader> = {}): Promise<Popped> {
-  const out: Popped = { messages: [], handles: [], frame: undefined as unknown as Frame };
-  const deadline = Date.now() + timeoutMs;
-  while (out.messages.length < count && Date.now() < deadline) {
-    const next = await pop(rpc, broker, { pollMs: Math.max(1, deadline - Date.now()), ...header });
-    out.messages.push(...next.messages);
-    out.handles.push(...next.handles);
-    out.frame = next.frame;
-  }
-  return out;
-}
+import { GROUP, ack, change, pop, popAll, send, setup } from './pop-helpers.js';
 
 afterEach(() => {
   vi.restoreAllMocks();

@@ -4,6 +4,7 @@ export { DEFAULT_TIMER_OPTIONS, resolveTimerOptions } from './timer-options.js';
 export { TimerFlag, ENTRY_BYTES as TIMER_ENTRY_BYTES, SLOT_BYTES as TIMER_SLOT_BYTES } from './timer-layout.js';
 export type { DueTimer, DueHandler, TimerStoreStats } from './timer-store.js';
 export { TimerStore } from './timer-store.js';
+export type { TimerCancelKind } from './cancel-set.js';
 export type { CronJob, CronJobInput, CronTemplate, MisfirePolicy } from './cron-job.js';
 export { cronJobKey, cronMessageId, nextOccurrence, nextOccurrences, validateCronInput } from './cron-job.js';
 export type { CronFiring, CronListOptions, CronSchedulerOptions } from './cron-scheduler.js';

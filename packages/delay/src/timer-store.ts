@@ -2,6 +2,7 @@ import { closeSync, existsSync, mkdirSync, openSync, readFileSync, readSync, ren
 import { join } from 'node:path';
 import type { Logger } from 'pino';
 import { readU64, writeU64 } from '@litemq/protocol';
+import type { TimerCancelKind } from './cancel-set.js';
 import { CancelSet } from './cancel-set.js';
 import { DueQueue } from './due-queue.js';
 import { DelayError, DelayErrorCode } from './errors.js';
@@ -252,16 +253,22 @@ export class TimerStore {
   /**
    * Records a cancellation: the timer of `msgId`, due at or before `until` (default now + maxDelayMs), will not
    * fire. The tombstone is kept until the store has durably processed every timer due by then (however long the
-   * store was closed meanwhile), so it also bounds how long the tombstone is kept if no such timer fires.
+   * store was closed meanwhile), so it also bounds how long the tombstone is kept if no such timer fires. `kind`
+   * is kept with it (see `cancelKind`). Throws, recording nothing, when the tombstone cannot be written to disk.
    */
-  cancel(msgId: string, until = Date.now() + this.options.maxDelayMs): void {
+  cancel(msgId: string, until = Date.now() + this.options.maxDelayMs, kind: TimerCancelKind = 'cancelled'): void {
     if (this.closed) throw new DelayError(DelayErrorCode.CLOSED, 'the timer store is closed');
     // A timer scheduled in the past waits in the slot of the read position: keep the tombstone past that too.
-    this.cancels.add(msgId.toLowerCase(), Math.max(until, this.readTick * this.options.precisionMs));
+    this.cancels.add(msgId.toLowerCase(), Math.max(until, this.readTick * this.options.precisionMs), kind);
   }
 
   isCancelled(msgId: string): boolean {
     return this.cancels.has(msgId.toLowerCase());
+  }
+
+  /** How the timer of `msgId` was cancelled (kept, like the tombstone, across restarts until it fires), or undefined. */
+  cancelKind(msgId: string): TimerCancelKind | undefined {
+    return this.cancels.kind(msgId.toLowerCase());
   }
 
   /** Sets the handler of due timers and starts firing. */

@@ -79,6 +79,10 @@ export const brokerSchema = z
     /** Lease of an orderly consumer's queue lock: a crashed consumer's queues pass to another member this long after its last renewal. */
     queueLockLeaseMs: z.number().int().min(10).default(60_000),
     maxConnections: z.number().int().positive().default(10_000),
+    /** Consumer groups the broker keeps offsets and retry/DLQ topics for; a new group beyond it is refused (CONSUMER_GROUP_LIMIT). */
+    maxConsumerGroups: z.number().int().positive().default(10_000),
+    /** Consumer (and producer) groups one client heartbeat may list. */
+    maxGroupsPerHeartbeat: z.number().int().positive().max(65_535).default(64),
     maxMessageBytes: z.number().int().positive().max(64 * 1024 * 1024).default(4 * 1024 * 1024),
     store: storeSchema.default(storeSchema.parse({})),
     transaction: transactionSchema.default(transactionSchema.parse({})),

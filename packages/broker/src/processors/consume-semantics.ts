@@ -4,6 +4,7 @@ import type {
 } from '@litemq/protocol';
 import { ResponseCode, rpcFailure } from '@litemq/protocol';
 import type { BrokerContext } from '../broker-context.js';
+import { BrokerErrorCode } from '../errors.js';
 import { arrayField, checkInt, groupField, intField, optionalIntField, optionalStringField, stringField } from '../request-fields.js';
 import { MAX_FAILURE_HISTORY } from '../retry-policy.js';
 import { retryOf } from '../retry-service.js';
@@ -56,7 +57,7 @@ export function dlqGetProcessor(context: BrokerContext): RpcHandler {
     const msgId = stringField(request.header, 'msgId').toUpperCase();
     const service = retryOf(context);
     const found = await service.get(group, msgId);
-    if (!found) throw rpcFailure(ResponseCode.INVALID_REQUEST, `no dead letter ${msgId} for group ${group} on broker ${context.options.brokerName}`, 'DLQ_MESSAGE_NOT_FOUND');
+    if (!found) throw rpcFailure(ResponseCode.INVALID_REQUEST, `no dead letter ${msgId} for group ${group} on broker ${context.options.brokerName}`, BrokerErrorCode.DLQ_MESSAGE_NOT_FOUND);
     const reply: DlqGetResponseHeader = { message: service.info(group, found.message) };
     return { header: reply, body: found.message.body };
   };

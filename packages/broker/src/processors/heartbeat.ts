@@ -1,6 +1,7 @@
 import type { ConsumeFromWhere, ConsumeModel, ConsumeType, Frame, FrameHeader, RpcConnection, RpcHandler, RpcReply, SubscriptionData } from '@litemq/protocol';
 import { ResponseCode, rpcFailure } from '@litemq/protocol';
 import type { BrokerContext } from '../broker-context.js';
+import { BrokerErrorCode } from '../errors.js';
 import { arrayField, checkInt, consumerGroupField, groupField, stringField, topicField } from '../request-fields.js';
 import { retryOf } from '../retry-service.js';
 
@@ -13,6 +14,16 @@ function objectAt(value: unknown, what: string): FrameHeader {
   return value as FrameHeader;
 }
 
+/** The `name` list of a heartbeat, refused (HEARTBEAT_TOO_MANY_GROUPS) when longer than maxGroupsPerHeartbeat. */
+function groupList(context: BrokerContext, header: FrameHeader, name: string): readonly unknown[] {
+  const list = arrayField(header, name);
+  const max = context.options.maxGroupsPerHeartbeat;
+  if (list.length > max) {
+    throw rpcFailure(ResponseCode.INVALID_REQUEST, `a heartbeat lists ${list.length} ${name}; the maximum is ${max} (maxGroupsPerHeartbeat)`, BrokerErrorCode.HEARTBEAT_TOO_MANY_GROUPS);
+  }
+  return list;
+}
+
 function oneOf<T extends string>(value: unknown, allowed: readonly T[], what: string): T {
   if (!allowed.includes(value as T)) throw rpcFailure(ResponseCode.INVALID_REQUEST, `${what} must be one of ${allowed.join(', ')}, got ${JSON.stringify(value ?? null)}`);
   return value as T;
@@ -21,13 +32,15 @@ function oneOf<T extends string>(value: unknown, allowed: readonly T[], what: st
 /**
  * HEARTBEAT: refreshes the client's producer and consumer group memberships (joins notify the group). Consumer
  * groups must be valid consumer group names (GROUP_NAME_INVALID), and a consumer may not join a group whose live
- * members consume by another type (CONSUME_TYPE_CONFLICT): then nothing of the heartbeat is recorded.
+ * members consume by another type (CONSUME_TYPE_CONFLICT). A heartbeat lists at most maxGroupsPerHeartbeat groups of
+ * each kind (HEARTBEAT_TOO_MANY_GROUPS), and the retry topics of its new cluster-mode groups must fit in
+ * maxConsumerGroups (CONSUMER_GROUP_LIMIT). On any of these errors nothing of the heartbeat is recorded.
  */
 export function heartbeatProcessor(context: BrokerContext): RpcHandler {
   return async (request: Frame, connection: RpcConnection): Promise<RpcReply> => {
     const clientId = stringField(request.header, 'clientId');
-    const producerGroups = arrayField(request.header, 'producerGroups').map((group) => groupField({ group: group as string }));
-    const consumers = arrayField(request.header, 'consumers').map((value, i) => {
+    const producerGroups = groupList(context, request.header, 'producerGroups').map((group) => groupField({ group: group as string }));
+    const consumers = groupList(context, request.header, 'consumers').map((value, i) => {
       const consumer = objectAt(value, `consumers[${i}]`);
       const subscriptions: SubscriptionData[] = arrayField(consumer, 'subscriptions').map((entry, j) => {
         const subscription = objectAt(entry, `consumers[${i}].subscriptions[${j}]`);
@@ -49,6 +62,7 @@ export function heartbeatProcessor(context: BrokerContext): RpcHandler {
       };
     });
     for (const consumer of consumers) context.consumers.assertConsumeType(consumer.group, consumer.consumeType, clientId);
+    if (consumers.length > 0) retryOf(context).assertHeartbeatRoom(consumers);
     const now = Date.now();
     for (const group of producerGroups) context.producers.heartbeat(group, clientId, connection, now);
     for (const consumer of consumers) {
