@@ -1,13 +1,14 @@
 import { homedir, hostname } from 'node:os';
 import { join, resolve } from 'node:path';
 import type { ReceivedMessage } from '@litemq/protocol';
-import { SystemProperty } from '@litemq/protocol';
 import { invalidOptions } from './errors.js';
 import type { ClientLogger } from './logger.js';
 import type { LocalOffsetStore } from './local-offset-store.js';
 import type { MessageQueue } from './message-queue.js';
 import { queueKey } from './message-queue.js';
 import type { ProcessQueue } from './process-queue.js';
+import type { MaxReconsumeTimesOption } from './retry-message.js';
+import { retryLimitOf } from './retry-message.js';
 
 /**
  * How a consumer group shares messages. `clustering`: the group's live members divide the queues, offsets are
@@ -113,13 +114,13 @@ export async function commitLocally(store: LocalOffsetStore, queues: Iterable<Pr
 export function broadcastGivesUp(
   message: ReceivedMessage,
   failures: number,
-  maxReconsumeTimes: number | ((message: ReceivedMessage) => number | undefined) | undefined,
+  maxReconsumeTimes: MaxReconsumeTimesOption | undefined,
   error: unknown,
   logger: ClientLogger,
   where: { queue: string; offset: number },
 ): boolean {
-  const own = Number(message.systemProperties[SystemProperty.MAX_RECONSUME_TIMES]);
-  const limit = Number.isInteger(own) && own >= 0 ? own : ((typeof maxReconsumeTimes === 'function' ? maxReconsumeTimes(message) : maxReconsumeTimes) ?? DEFAULT_BROADCAST_RETRIES);
+  // Never throws (an undecodable property or a throwing function falls back to the default): see retryLimitOf.
+  const limit = retryLimitOf(message, maxReconsumeTimes, { ownFirst: true, logger, where }) ?? DEFAULT_BROADCAST_RETRIES;
   if (failures <= limit) return false;
   logger.error({ ...where, msgId: message.msgId, failures, err: error }, 'broadcast: message processing failed after its retries; skipping it');
   return true;

@@ -74,6 +74,8 @@ export class OrderlyConsumeService {
   private readonly readyQueues = new Set<ProcessQueue>();
   /** Releases in progress (wait, commit, unlock), by queue key: the queue is not locked again before they end. */
   private readonly releases = new Map<string, Promise<void>>();
+  /** Queues being released whose lock lapsed and was granted again meanwhile: their offset is not committed. */
+  private readonly staleReleases = new Set<string>();
   /** Earlier in-place failures of each failing message, [timeMs, reason]. */
   private readonly failures = new WeakMap<CachedMessage, Array<[number, string]>>();
   private readonly deadLettering = new Set<Promise<void>>();
@@ -92,6 +94,18 @@ export class OrderlyConsumeService {
         if (pq.hasReady && !pq.dropped) this.readyQueues.add(pq);
       },
       lost: (key, pq) => {
+        this.cancelSuspend(key);
+        if (pq) {
+          this.readyQueues.delete(pq);
+          this.host.forget(pq);
+        }
+      },
+      regained: (key, pq) => {
+        // The lease ran out before the renewal was granted: another member may have consumed the queue and committed
+        // meanwhile. Like a new lock: the ProcessQueue's cached position is dropped and a rebalance takes the queue
+        // again from the committed offset (after the old handler, if any, returned); a release in progress does not
+        // commit its stale offset.
+        if (this.releases.has(key)) this.staleReleases.add(key);
         this.cancelSuspend(key);
         if (pq) {
           this.readyQueues.delete(pq);
@@ -126,6 +140,11 @@ export class OrderlyConsumeService {
     return this.locks.unlock(address, queue);
   }
 
+  /** Whether this member holds the queue's lock and its lease has not run out: only then may its offset be committed. */
+  lockValid(queue: MessageQueue): boolean {
+    return this.locks.isValid(queueKey(queue));
+  }
+
   /**
    * Queues no longer consumed (already dropped): each one, in the background, finishes its message in flight
    * (its lock renewed meanwhile), commits its offset (`commit: false` after an admin reset the offsets), then
@@ -138,7 +157,11 @@ export class OrderlyConsumeService {
       const previous = this.releases.get(key);
       const done = (async () => {
         if (previous) await previous;
-        await this.releaseOne(pq, options.commit ?? true);
+        try {
+          await this.releaseOne(pq, options.commit ?? true);
+        } finally {
+          this.staleReleases.delete(key);
+        }
       })().catch((error: unknown) => this.host.logger.warn({ queue: key, err: error }, 'orderly: releasing the queue failed'));
       this.releases.set(key, done);
       void done.finally(() => {
@@ -162,6 +185,10 @@ export class OrderlyConsumeService {
       this.host.logger.warn({ queue: key }, 'orderly: the lease of a released queue ran out (renewals failed); not committing, the lock is left to expire');
       return;
     }
+    if (this.staleReleases.has(key)) {
+      commit = false;
+      this.host.logger.warn({ queue: key }, 'orderly: the lease of a released queue ran out before it was renewed; unlocking it without committing');
+    }
     if (commit && !(await this.commitWithRetry([pq])).includes(pq)) {
       this.locks.drop(key);
       this.host.logger.warn({ queue: key }, 'orderly: the offset of a released queue could not be committed; the lock is left to expire (the next owner replays from the last commit)');
@@ -174,17 +201,21 @@ export class OrderlyConsumeService {
   }
 
   /**
-   * Closing: stops delivering, waits for the messages in flight, commits, and unlocks every queue whose offset was
-   * committed (the others' locks are left to expire). Nothing is committed after its queue was unlocked.
+   * Closing: stops delivering, waits for the messages in flight, dead-letter sends and releases while it keeps
+   * renewing the locks (like a release: a handler running past the lease must not let another member start the
+   * queue beside it), then stops renewing, commits, and unlocks every queue whose offset was committed (the others'
+   * locks are left to expire). Nothing is committed after its queue was unlocked.
    */
   async close(): Promise<void> {
     this.closed = true;
-    this.locks.stop();
     this.readyQueues.clear();
     for (const key of this.states.keys()) this.cancelSuspend(key);
     if (this.running > 0) await new Promise<void>((resolve) => (this.idleWaiter = resolve));
     await Promise.allSettled([...this.deadLettering]);
     await Promise.allSettled([...this.releases.values()]);
+    // Waits for a renewal in flight: an unlock sent before its LOCK reached the broker would be undone by it.
+    await this.locks.stop();
+    this.readyQueues.clear();
     // Only queues still locked: committing one whose lease ran out could rewind its next owner's offset.
     const assigned = [...this.host.assigned()].filter((pq) => this.locks.isValid(queueKey(pq.queue)));
     const committed = new Set(await this.commitWithRetry(assigned));
@@ -280,18 +311,20 @@ export class OrderlyConsumeService {
       this.settle(state, true);
       return;
     }
-    Promise.resolve(outcome).then(
-      () => {
-        pq.complete(entry);
-        this.failures.delete(entry);
-        this.settle(state, true);
-        this.pump();
-      },
-      (error: unknown) => {
-        this.failed(pq, state, entry, message, error);
-        this.pump();
-      },
-    );
+    Promise.resolve(outcome)
+      .then(
+        () => {
+          pq.complete(entry);
+          this.failures.delete(entry);
+          this.settle(state, true);
+          this.pump();
+        },
+        (error: unknown) => {
+          this.failed(pq, state, entry, message, error);
+          this.pump();
+        },
+      )
+      .catch((error: unknown) => this.host.logger.error({ queue: queueKey(pq.queue), offset: entry.offset, err: error }, 'orderly: completing a message failed'));
   }
 
   /** The handler is done with a message of the queue; `idle`: the queue may deliver its next message. */
@@ -312,31 +345,48 @@ export class OrderlyConsumeService {
     if (pq?.hasReady && !pq.dropped && !this.closed) this.readyQueues.add(pq);
   }
 
+  /**
+   * A handler failed: retry in place after suspendMs, or dead-letter once the retries are used up. Whatever happens
+   * here, the handler slot is given back (settle) exactly once and the queue is left idle, suspended or dead-lettering,
+   * never busy for good: that would block the queue and make close() wait forever.
+   */
   private failed(pq: ProcessQueue, state: QueueState, entry: CachedMessage, message: ReceivedMessage, error: unknown): void {
     entry.failures++;
-    if (this.closed || pq.dropped || !this.host.isRunning()) {
-      // Not retried here: the message stays uncommitted, so the queue's next owner (or a restart) gets it again.
-      this.settle(state, true);
-      return;
-    }
-    const reason = failureReasonOf(error);
-    const history = this.failures.get(entry) ?? [];
-    this.failures.set(entry, history);
-    history.push([Date.now(), reason]);
-    const max = this.maxFor(message);
-    const key = queueKey(pq.queue);
-    if (entry.failures > max) {
+    let settled = false;
+    try {
+      if (this.closed || pq.dropped || !this.host.isRunning()) return; // not retried here: the message stays uncommitted, so the queue's next owner (or a restart) gets it again
+      const reason = failureReasonOf(error); // never throws, whatever the handler threw
+      const history = this.failures.get(entry) ?? [];
+      this.failures.set(entry, history);
+      history.push([Date.now(), reason]);
+      const max = this.maxFor(message, pq, entry); // never throws: the default limit if it cannot be computed
+      const key = queueKey(pq.queue);
+      if (entry.failures > max) {
+        this.settle(state, false);
+        settled = true;
+        this.deadLetter(pq, state, entry, message, max, reason, history.slice(0, -1));
+        return;
+      }
+      pq.requeue(entry);
       this.settle(state, false);
-      this.deadLetter(pq, state, entry, message, max, reason, history.slice(0, -1));
-      return;
+      settled = true;
+      this.suspend(pq, state);
+      this.host.logger.warn(
+        { queue: key, offset: entry.offset, msgId: message.msgId, failures: entry.failures, maxReconsumeTimes: max, suspendMs: this.suspendMs, err: error },
+        'orderly: message processing failed; retrying in place',
+      );
+    } catch (failure) {
+      this.host.logger.error({ queue: queueKey(pq.queue), offset: entry.offset, err: failure }, 'orderly: handling a failed message failed; retrying it in place');
+      if (!settled && !this.closed && !pq.dropped) {
+        // Retry in place, as for any failure: the queue never skips a message.
+        pq.requeue(entry);
+        this.settle(state, false);
+        settled = true;
+        this.suspend(pq, state);
+      }
+    } finally {
+      if (!settled) this.settle(state, true);
     }
-    this.host.logger.warn(
-      { queue: key, offset: entry.offset, msgId: message.msgId, failures: entry.failures, maxReconsumeTimes: max, suspendMs: this.suspendMs, err: error },
-      'orderly: message processing failed; retrying in place',
-    );
-    pq.requeue(entry);
-    this.settle(state, false);
-    this.suspend(pq, state);
   }
 
   /** Keeps the queue busy for suspendMs, then lets it deliver again (the failed message first). */
@@ -360,11 +410,22 @@ export class OrderlyConsumeService {
     this.makeIdle(state);
   }
 
-  private maxFor(message: ReceivedMessage): number {
-    const perMessage = Number(message.systemProperties[SystemProperty.MAX_RECONSUME_TIMES]);
-    if (Number.isInteger(perMessage) && perMessage >= 0) return perMessage;
-    const configured = this.host.maxReconsumeTimes(message);
-    return configured !== undefined && Number.isInteger(configured) && configured >= 0 ? configured : ORDERLY_DEFAULT_MAX_RECONSUME_TIMES;
+  /** The message's retry limit: its `$maxReconsumeTimes`, else the option's, else the orderly default. Never throws. */
+  private maxFor(message: ReceivedMessage, pq: ProcessQueue, entry: CachedMessage): number {
+    const where = { queue: queueKey(pq.queue), offset: entry.offset };
+    try {
+      const perMessage = Number(message.systemProperties[SystemProperty.MAX_RECONSUME_TIMES]);
+      if (Number.isInteger(perMessage) && perMessage >= 0) return perMessage;
+    } catch (error) {
+      this.host.logger.warn({ ...where, err: error }, 'orderly: cannot read the $maxReconsumeTimes of a failed message; ignoring it');
+    }
+    try {
+      const configured = this.host.maxReconsumeTimes(message);
+      if (configured !== undefined && Number.isInteger(configured) && configured >= 0) return configured;
+    } catch (error) {
+      this.host.logger.warn({ ...where, err: error }, 'orderly: the retry limit of a failed message cannot be computed; using the default');
+    }
+    return ORDERLY_DEFAULT_MAX_RECONSUME_TIMES;
   }
 
   /**
@@ -374,17 +435,18 @@ export class OrderlyConsumeService {
    */
   private deadLetter(pq: ProcessQueue, state: QueueState, entry: CachedMessage, message: ReceivedMessage, max: number, reason: string, history: Array<[number, string]>): void {
     const key = queueKey(pq.queue);
-    const header: ConsumerSendBackRequestHeader = {
-      group: this.host.group, commitLogOffset: message.commitLogOffset, msgId: message.msgId, failureReason: reason, delayLevel: -1, maxReconsumeTimes: max,
-      reconsumeTimes: message.reconsumeTimes, history,
-    };
     const done = (async () => {
-      const address = this.host.brokerAddress(pq.queue);
       try {
+        // Built in here: anything that throws retries the dead-lettering instead of leaving the queue busy for good.
+        const header: ConsumerSendBackRequestHeader = {
+          group: this.host.group, commitLogOffset: message.commitLogOffset, msgId: message.msgId, failureReason: reason, delayLevel: -1, maxReconsumeTimes: max,
+          reconsumeTimes: message.reconsumeTimes, history,
+        };
+        const address = this.host.brokerAddress(pq.queue);
         if (!address) throw new ClientError(ClientErrorCode.NO_ROUTE, `no master for broker ${pq.queue.brokerName}`, { retriable: true });
         const frame = expectSuccess(await this.host.rpc.request(address, RequestCode.CONSUMER_SEND_BACK, header, undefined, { timeoutMs: this.host.requestTimeoutMs }));
         this.host.logger.warn(
-          { queue: key, offset: entry.offset, msgId: message.msgId, attempts: entry.failures, topic: frame.header.topic },
+          { queue: key, offset: entry.offset, msgId: header.msgId, attempts: entry.failures, topic: frame.header.topic },
           'orderly: message dead-lettered after its in-place retries; the queue moves on',
         );
         pq.complete(entry);
@@ -392,7 +454,7 @@ export class OrderlyConsumeService {
         this.makeIdle(state);
         this.pump();
       } catch (error) {
-        this.host.logger.warn({ queue: key, offset: entry.offset, msgId: message.msgId, err: error }, 'orderly: dead-lettering failed; retrying');
+        this.host.logger.warn({ queue: key, offset: entry.offset, err: error }, 'orderly: dead-lettering failed; retrying');
         if (this.closed || pq.dropped || !this.host.isRunning()) {
           this.makeIdle(state);
           return;

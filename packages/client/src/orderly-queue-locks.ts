@@ -36,6 +36,12 @@ export interface QueueLockListener {
   renewed(pq: ProcessQueue): void;
   /** Another member took the queue's lock (no longer held here): the queue stops delivering and is dropped. */
   lost(key: string, pq: ProcessQueue | undefined): void;
+  /**
+   * A renewal was granted, but the lease had run out before its answer came: the broker may have let another member
+   * lock, consume, commit and unlock the queue meanwhile. The lock is held again, as a new lock: what this member
+   * cached or was about to commit for the queue is stale (`pq`: the assigned ProcessQueue, if any).
+   */
+  regained(key: string, pq: ProcessQueue | undefined): void;
   /** A renewal round is over (called before the queues it could not lock get another rebalance). */
   renewalDone(): void;
 }
@@ -66,6 +72,8 @@ export class OrderlyQueueLocks {
   private renewTimer: NodeJS.Timeout | undefined;
   private renewDueAt = 0;
   private renewing = false;
+  /** The renewal round in progress, which stop() waits for. */
+  private renewal: Promise<void> | undefined;
   private closed = false;
 
   constructor(
@@ -87,11 +95,16 @@ export class OrderlyQueueLocks {
     this.scheduleRenew();
   }
 
-  /** Stops renewing (closing): the locks left are unlocked by the service or expire. */
-  stop(): void {
+  /**
+   * Stops renewing (closing): the locks left are unlocked by the service or expire. Resolves once no renewal is in
+   * flight, so that an unlock sent afterwards reaches the broker after the last LOCK (which would otherwise lock
+   * the queue again for a whole lease).
+   */
+  async stop(): Promise<void> {
     this.closed = true;
     clearTimeout(this.renewTimer);
     this.renewTimer = undefined;
+    await this.renewal;
   }
 
   /**
@@ -163,8 +176,17 @@ export class OrderlyQueueLocks {
    * Renews every held lock, of assigned queues and of queues being released (runs every renewIntervalMs). A queue
    * whose lock another member took is dropped; queues a rebalance could not lock yet get another rebalance.
    */
-  async renew(): Promise<void> {
-    if (this.renewing || this.closed) return;
+  renew(): Promise<void> {
+    if (this.renewing || this.closed) return Promise.resolve();
+    const renewal = this.renewRound();
+    this.renewal = renewal;
+    void renewal.finally(() => {
+      if (this.renewal === renewal) this.renewal = undefined;
+    });
+    return renewal;
+  }
+
+  private async renewRound(): Promise<void> {
     this.renewing = true;
     try {
       const addresses = new Set<string>();
@@ -187,7 +209,7 @@ export class OrderlyQueueLocks {
         }
         if (this.closed) return;
         this.learnLease(reply.leaseMs);
-        this.renewed(address, queues, reply, sentAt);
+        this.renewed(address, queues, reply, sentAt, now());
       }
       this.listener.renewalDone();
       if (this.missing.size > 0) {
@@ -199,8 +221,13 @@ export class OrderlyQueueLocks {
     }
   }
 
-  /** Applies a renewal's answer: leases extended, lost locks dropped, locks no longer wanted given back. */
-  private renewed(address: string, queues: readonly MessageQueue[], reply: { locked: LockQueue[]; leaseMs: number }, sentAt: number): void {
+  /**
+   * Applies a renewal's answer: leases extended, lost locks dropped, locks no longer wanted given back. A lock whose
+   * lease ran out before the answer came (`answeredAt`) is a new lock, not a continuation: the broker handled the
+   * request at some point after it was sent, possibly after the lease it had granted ran out, and another member may
+   * have had the queue in between.
+   */
+  private renewed(address: string, queues: readonly MessageQueue[], reply: { locked: LockQueue[]; leaseMs: number }, sentAt: number, answeredAt: number): void {
     const locked = new Set(reply.locked.map((queue) => `${queue.topic}@${queue.queueId}`));
     const assigned = new Map<string, ProcessQueue>();
     for (const pq of this.host.assigned()) assigned.set(queueKey(pq.queue), pq);
@@ -211,8 +238,12 @@ export class OrderlyQueueLocks {
       const pq = assigned.get(key);
       if (locked.has(`${queue.topic}@${queue.queueId}`)) {
         if (lock) {
+          const lapsed = lock.until <= answeredAt;
           lock.until = Math.max(lock.until, sentAt + reply.leaseMs);
-          if (pq) this.listener.renewed(pq);
+          if (lapsed) {
+            this.host.logger.warn({ queue: key }, 'orderly: a queue lock was renewed after its lease ran out; re-reading the committed offset before consuming it again');
+            this.listener.regained(key, pq);
+          } else if (pq) this.listener.renewed(pq);
         } else if (!this.locking.has(key)) unwanted.push(queue); // released while the renewal was under way
       } else if (lock) {
         this.host.logger.warn({ queue: key }, 'orderly: the queue lock was lost to another member; dropping the queue');

@@ -64,7 +64,7 @@ export class ProcessQueue {
     return this.outstanding >= this.maxPrefetch;
   }
 
-  /** Adds a pulled message (offsets must increase). */
+  /** Adds a pulled message (offsets must increase: a move backwards goes through resetTo()). */
   add(buf: Buffer, start: number, end: number, offset: number): void {
     const entry: CachedMessage = { buf, start, end, offset, failures: 0, done: false, message: undefined };
     this.entries.push(entry);
@@ -147,6 +147,27 @@ export class ProcessQueue {
     this.ready = [];
     this.readyHead = 0;
     this.stopPulling();
+  }
+
+  /**
+   * Restarts the queue at `offset`, lower than what was pulled (PULL_OFFSET_MOVED backwards): every cached message is
+   * forgotten, and those handed out already are marked done without counting, so their late complete() or requeue()
+   * is a no-op instead of corrupting the new cache. Keeps the invariant that cached offsets only increase.
+   * Returns how many unfinished messages were dropped.
+   */
+  resetTo(offset: number): number {
+    const dropped = this.outstanding;
+    for (let i = this.head; i < this.entries.length; i++) this.entries[i]!.done = true;
+    this.entries = [];
+    this.head = 0;
+    this.ready = [];
+    this.readyHead = 0;
+    this.outstanding = 0;
+    this.nextOffset = offset;
+    const wake = this.roomWaiter;
+    this.roomWaiter = undefined;
+    wake?.();
+    return dropped;
   }
 
   /** Forgets the cached messages not yet handed out (closing: they will be delivered again after a restart). */

@@ -41,7 +41,8 @@ import { DEFAULT_ROUTE_REFRESH_MS, RouteCache } from './route-cache.js';
 import type { SubscriptionFilter, TagFilter } from './tag-expression.js';
 import { parseSubscription, parseTagExpression } from './tag-expression.js';
 import { SerialTrigger, checkInteger, checkNameServers, createClientId, sleep } from './util.js';
-import { RetriedMessage, failureReasonOf, isRetryTopic } from './retry-message.js';
+import type { MaxReconsumeTimesOption } from './retry-message.js';
+import { RetriedMessage, failureReasonOf, isRetryTopic, retryLimitOf } from './retry-message.js';
 import type { BroadcastSettings, MessageModel } from './broadcast.js';
 import { broadcastGivesUp, broadcastSettingsOf, commitLocally, persistStartOffset } from './broadcast.js';
 import { LocalOffsetStore } from './local-offset-store.js';
@@ -81,7 +82,7 @@ export interface PushConsumerOptions {
    * Retries before the dead-letter queue (default: the broker's, 16). A function gives a per-message value
    * (`undefined` = the group's); a message's own `$maxReconsumeTimes` system property wins over both.
    */
-  maxReconsumeTimes?: number | ((message: ReceivedMessage) => number | undefined);
+  maxReconsumeTimes?: MaxReconsumeTimesOption;
   /**
    * Orderly consumption (needs a handler): each queue is processed strictly serially, in offset order, while this
    * member holds the broker's lock on it; a failing message is retried in place (after `suspendMs`) up to
@@ -106,7 +107,8 @@ export interface PushConsumerOptions {
   logger?: ClientLogger;
 }
 
-type State = 'new' | 'running' | 'closing' | 'closed';
+/** `starting`: start() is under way (close() then waits for it and start() fails with CLIENT_CLOSED). */
+type State = 'new' | 'starting' | 'running' | 'closing' | 'closed';
 
 const REDELIVERY_BASE_MS = 1000;
 const REDELIVERY_MAX_MS = 30_000;
@@ -170,6 +172,10 @@ export class PushConsumer implements AsyncDisposable, AsyncIterable<ReceivedMess
   private idleWaiter: (() => void) | undefined;
   private iterating: { pq: ProcessQueue; entry: CachedMessage } | undefined;
   private iteratorWaiter: (() => void) | undefined;
+  /** Iterator calls run one after the other, in call order (like an async generator's). */
+  private iteratorTail: Promise<unknown> = Promise.resolve();
+  /** The start() in progress, which close() waits for. */
+  private starting: Promise<void> | undefined;
   private closePromise: Promise<void> | undefined;
   /** Scratch of acceptRecords (reused: no array per record). */
   private readonly sections = emptySections();
@@ -229,31 +235,61 @@ export class PushConsumer implements AsyncDisposable, AsyncIterable<ReceivedMess
    * without one, read them with `for await (const message of consumer)`.
    */
   async start(handler?: MessageHandler): Promise<void> {
-    if (this.state !== 'new') throw this.state === 'running' ? invalidOptions('the consumer is already started') : clientClosed('consumer');
+    if (this.state !== 'new') throw this.state === 'running' || this.state === 'starting' ? invalidOptions('the consumer is already started') : clientClosed('consumer');
     if (this.subscriptions.size === 0) throw invalidOptions('subscribe() to at least one topic before start()');
     if (handler !== undefined && typeof handler !== 'function') throw invalidOptions('the handler must be a function');
     if (this.orderly && handler === undefined) throw invalidOptions('an orderly consumer needs a handler: start(handler)');
+    // Set synchronously: a close() from here on waits for this start, which then fails with CLIENT_CLOSED.
+    this.state = 'starting';
+    const starting = this.doStart(handler);
+    this.starting = starting;
+    try {
+      await starting;
+    } finally {
+      this.starting = undefined;
+    }
+  }
+
+  /**
+   * start() after its checks. After each await it stops with CLIENT_CLOSED if close() was called meanwhile: close()
+   * waits for it, then cleans up what it created (offset file, routes, registration), and no timer is created after.
+   */
+  private async doStart(handler: MessageHandler | undefined): Promise<void> {
     // Broadcasting: take this instance's offset file first (a corrupt or busy file fails start() here).
     if (this.broadcast) {
       const { offsetFile, instanceName } = this.broadcast;
-      this.localOffsets = await LocalOffsetStore.open({ path: offsetFile, group: this.group, instanceName, clientId: this.clientId, logger: this.logger });
+      try {
+        this.localOffsets = await LocalOffsetStore.open({ path: offsetFile, group: this.group, instanceName, clientId: this.clientId, logger: this.logger });
+      } catch (error) {
+        if (this.state === 'starting') this.state = 'new'; // nothing else was created: start() may be called again
+        throw error;
+      }
+      this.throwIfClosing();
     }
     this.handler = handler;
-    this.state = 'running';
     // The group's retry topic (clustering only): the broker creates and registers it on the first heartbeat.
     if (this.retryMode === 'broker' && !this.broadcast && !this.orderly) this.subscriptions.set(retryTopicOf(this.group), parseTagExpression('*'));
     this.routes.start();
     for (const topic of this.subscriptions.keys()) {
       if (isRetryTopic(topic)) continue;
       await this.routes.get(topic).catch((error: unknown) => this.logger.warn({ topic, err: error }, 'no route yet for a subscribed topic'));
+      this.throwIfClosing();
     }
+    this.state = 'running'; // the rebalance below consumes only while running
     await this.heartbeat();
+    this.throwIfClosing();
     await this.rebalancer.trigger().catch((error: unknown) => this.logger.warn({ err: error }, 'initial rebalance failed'));
+    this.throwIfClosing();
     this.every(this.heartbeatIntervalMs, () => void this.heartbeat());
     this.every(this.rebalanceIntervalMs, () => this.requestRebalance());
     this.every(this.commitIntervalMs, () => void this.commitOffsets().catch((error: unknown) => this.logger.warn({ err: error }, 'offset commit failed')));
     // Orderly: lock renewals every lockRenewIntervalMs, or a third of the broker's lease if shorter.
     this.orderly?.start();
+  }
+
+  /** start() was overtaken by close(): it stops here (close() cleans up). */
+  private throwIfClosing(): void {
+    if (this.state !== 'starting' && this.state !== 'running') throw clientClosed('consumer');
   }
 
   /** Broadcasting: this instance's local offset file (undefined in clustering). */
@@ -274,15 +310,18 @@ export class PushConsumer implements AsyncDisposable, AsyncIterable<ReceivedMess
 
   /**
    * Iterates over messages (start() without a handler). A message counts as processed when the loop asks for
-   * the next one; leaving the loop (break/throw) hands the current message back for redelivery.
+   * the next one; leaving the loop (break/throw) hands the current message back for redelivery. Calls to next() and
+   * return() made without waiting for the previous one are served one at a time, in call order, like an async
+   * generator's: each next() acknowledges the message the previous next() returned.
    */
   [Symbol.asyncIterator](): AsyncIterator<ReceivedMessage> {
     return {
-      next: () => this.iteratorNext(),
-      return: () => {
-        this.releaseIterated(false);
-        return Promise.resolve({ done: true, value: undefined });
-      },
+      next: () => this.serializeIteration(() => this.iteratorNext()),
+      return: () =>
+        this.serializeIteration(() => {
+          this.releaseIterated(false);
+          return Promise.resolve({ done: true, value: undefined });
+        }),
     };
   }
 
@@ -310,8 +349,13 @@ export class PushConsumer implements AsyncDisposable, AsyncIterable<ReceivedMess
       await this.rpc.close();
       return;
     }
+    const starting = this.starting;
     this.state = 'closing';
+    // A start() under way stops at its next step (CLIENT_CLOSED); what it created is cleaned up below, and it
+    // creates no timer after that step.
+    if (starting) await starting.catch(() => undefined);
     for (const timer of this.timers) clearInterval(timer);
+    this.timers.length = 0;
     this.routes.stop();
     for (const timer of this.redeliveryTimers) clearTimeout(timer);
     this.redeliveryTimers.clear();
@@ -608,8 +652,9 @@ export class PushConsumer implements AsyncDisposable, AsyncIterable<ReceivedMess
       }
       const address = this.routes.cached(topic)?.masters.get(brokerName);
       const consumed = pq.consumedOffset();
-      // Broadcasting never commits to the broker (its offsets are this instance's, in the local file).
-      const commitOffset = consumed !== pq.lastCommitted && !this.broadcast ? consumed : -1;
+      // Broadcasting never commits to the broker (its offsets are this instance's, in the local file); orderly
+      // commits only under a valid lock (see commitQueues).
+      const commitOffset = consumed !== pq.lastCommitted && !this.broadcast && this.mayCommit(pq) ? consumed : -1;
       const header: PullRequestHeader = {
         group: this.group,
         topic,
@@ -661,7 +706,13 @@ export class PushConsumer implements AsyncDisposable, AsyncIterable<ReceivedMess
         }
       } else if (frame.code === ResponseCode.PULL_OFFSET_MOVED) {
         this.logger.warn({ topic, brokerName, queueId, from: pq.nextOffset, to: nextOffset }, 'pull offset moved');
-        if (nextOffset !== undefined) pq.nextOffset = nextOffset;
+        if (nextOffset !== undefined && nextOffset < pq.nextOffset) {
+          // Backwards: what is cached lies past the new position, and cached offsets must only increase. Start over
+          // from the new offset (messages in the handler finish, but count for nothing).
+          const dropped = pq.resetTo(nextOffset);
+          this.readyQueues.delete(pq);
+          if (dropped > 0) this.logger.warn({ topic, brokerName, queueId, offset: nextOffset, dropped }, 'pull offset moved backwards; cached messages dropped');
+        } else if (nextOffset !== undefined) pq.nextOffset = nextOffset;
       } else {
         failures++;
         this.logger.warn({ topic, brokerName, queueId, err: remoteErrorOf(frame) }, 'pull rejected; backing off');
@@ -765,10 +816,12 @@ export class PushConsumer implements AsyncDisposable, AsyncIterable<ReceivedMess
         pq.complete(entry);
         continue;
       }
-      Promise.resolve(outcome).then(
-        () => this.handled(pq, entry),
-        (error: unknown) => this.failed(pq, entry, error),
-      );
+      Promise.resolve(outcome)
+        .then(
+          () => this.handled(pq, entry),
+          (error: unknown) => this.failed(pq, entry, error),
+        )
+        .catch((error: unknown) => this.logger.error({ queue: queueKey(pq.queue), offset: entry.offset, err: error }, 'completing a message failed'));
     }
   }
 
@@ -779,17 +832,26 @@ export class PushConsumer implements AsyncDisposable, AsyncIterable<ReceivedMess
 
   private failed(pq: ProcessQueue, entry: CachedMessage, error: unknown): void {
     entry.failures++;
-    // Closing: the message stays uncommitted, so it is delivered again after a restart or by another member.
-    if (this.state === 'running') {
-      if (this.broadcast) {
-        // Broadcasting: retried in place a bounded number of times, then skipped (never sent to the broker).
-        const where = { queue: queueKey(pq.queue), offset: entry.offset };
-        if (broadcastGivesUp(this.messageOf(pq, entry), entry.failures, this.maxReconsumeTimes, error, this.logger, where)) pq.complete(entry);
+    try {
+      // Closing: the message stays uncommitted, so it is delivered again after a restart or by another member.
+      if (this.state !== 'running') return;
+      try {
+        if (this.broadcast) {
+          // Broadcasting: retried in place a bounded number of times, then skipped (never sent to the broker).
+          const where = { queue: queueKey(pq.queue), offset: entry.offset };
+          if (broadcastGivesUp(this.messageOf(pq, entry), entry.failures, this.maxReconsumeTimes, error, this.logger, where)) pq.complete(entry);
+          else this.scheduleRedelivery(pq, entry, error);
+        } else if (this.retryMode === 'broker') this.sendBack(pq, entry, error);
         else this.scheduleRedelivery(pq, entry, error);
-      } else if (this.retryMode === 'broker') this.sendBack(pq, entry, error);
-      else this.scheduleRedelivery(pq, entry, error);
+      } catch (failure) {
+        // The failure path itself failed (e.g. a message that cannot be decoded again): never lose the message.
+        this.logger.error({ queue: queueKey(pq.queue), offset: entry.offset, err: failure }, 'handling a failed message failed; redelivering it in-process');
+        this.scheduleRedelivery(pq, entry, error);
+      }
+    } finally {
+      // Always: a handler slot that is never given back blocks delivery and makes close() wait forever.
+      this.finishOne();
     }
-    this.finishOne();
   }
 
   /**
@@ -803,7 +865,8 @@ export class PushConsumer implements AsyncDisposable, AsyncIterable<ReceivedMess
       this.scheduleRedelivery(pq, entry, error);
       return;
     }
-    const max = typeof this.maxReconsumeTimes === 'function' ? this.maxReconsumeTimes(message) : this.maxReconsumeTimes;
+    // A throwing maxReconsumeTimes function counts as no value: the group's (broker's) limit applies.
+    const max = retryLimitOf(message, this.maxReconsumeTimes, { ownFirst: false, logger: this.logger, where: { queue: queueKey(pq.queue), offset: entry.offset } });
     const header: ConsumerSendBackRequestHeader = {
       group: this.group, commitLogOffset: message.commitLogOffset, msgId: message.msgId, failureReason: failureReasonOf(error),
       ...(max === undefined ? {} : { maxReconsumeTimes: max }),
@@ -862,6 +925,16 @@ export class PushConsumer implements AsyncDisposable, AsyncIterable<ReceivedMess
     }
   }
 
+  /**
+   * Runs an iterator call once the calls made before it have settled: two next() in flight at once would otherwise
+   * both take a message, and the first one would never be acknowledged (its queue's offset stuck there).
+   */
+  private serializeIteration(call: () => Promise<IteratorResult<ReceivedMessage>>): Promise<IteratorResult<ReceivedMessage>> {
+    const result = this.iteratorTail.then(call, call);
+    this.iteratorTail = result.catch(() => undefined);
+    return result;
+  }
+
   private wakeIterator(): void {
     const wake = this.iteratorWaiter;
     this.iteratorWaiter = undefined;
@@ -869,6 +942,7 @@ export class PushConsumer implements AsyncDisposable, AsyncIterable<ReceivedMess
   }
 
   private async iteratorNext(): Promise<IteratorResult<ReceivedMessage>> {
+    if (this.state === 'starting') await this.starting?.catch(() => undefined); // start() not awaited yet
     if (this.state === 'new') throw new ClientError(ClientErrorCode.NOT_STARTED, 'call consumer.start() (without a handler) before iterating');
     if (this.handler) throw invalidOptions('this consumer was started with a handler; it cannot also be iterated');
     this.releaseIterated(true);
@@ -904,12 +978,21 @@ export class PushConsumer implements AsyncDisposable, AsyncIterable<ReceivedMess
     return this.commitQueues(this.queues.values());
   }
 
+  /**
+   * Orderly: a queue's offset may be committed only while this member's lock on it is valid. Once the lease ran out,
+   * another member may own the queue and have committed further: committing ours could rewind its offset.
+   */
+  private mayCommit(pq: ProcessQueue): boolean {
+    return this.orderly === undefined || this.orderly.lockValid(pq.queue);
+  }
+
   /** Commits, per broker in one COMMIT_OFFSET each, the queues whose committable offset moved. */
   private async commitQueues(queues: Iterable<ProcessQueue>): Promise<void> {
     // Broadcasting: into this instance's local offset file instead.
     if (this.localOffsets) return commitLocally(this.localOffsets, queues);
     const byAddress = new Map<string, { pqs: ProcessQueue[]; offsets: OffsetCommit[] }>();
     for (const pq of queues) {
+      if (!this.mayCommit(pq)) continue; // every commit path (periodic, rebalance, close, release) goes through here
       const offset = pq.consumedOffset();
       if (offset < 0 || offset === pq.lastCommitted) continue;
       const address = this.routes.cached(pq.queue.topic)?.masters.get(pq.queue.brokerName);
@@ -955,7 +1038,7 @@ export class PushConsumer implements AsyncDisposable, AsyncIterable<ReceivedMess
         assigned: () => this.queues.values(),
         messageOf: (pq, entry) => this.messageOf(pq, entry),
         handle: (message) => this.handler!(message),
-        maxReconsumeTimes: (message) => (typeof max === 'function' ? max(message) : max),
+        maxReconsumeTimes: (message) => retryLimitOf(message, max, { ownFirst: false, logger: this.logger, where: { msgId: message.msgId } }),
         commit: (pqs) => this.commitQueues(pqs),
         forget: (pq) => {
           const key = queueKey(pq.queue);

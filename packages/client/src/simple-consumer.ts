@@ -51,7 +51,8 @@ export interface AckOptions {
 /** What ack() and changeInvisibleDuration() take: a received message or its receipt handle. */
 export type ReceiptTarget = string | Pick<ReceivedPopMessage, 'receiptHandle'> & Partial<Pick<ReceivedPopMessage, 'invisibleUntil'>>;
 
-type State = 'new' | 'running' | 'closing' | 'closed';
+/** `starting`: start() is under way (close() then waits for it and start() fails with CLIENT_CLOSED). */
+type State = 'new' | 'starting' | 'running' | 'closing' | 'closed';
 
 interface PopTarget {
   brokerName: string;
@@ -92,6 +93,8 @@ export class SimpleConsumer implements AsyncDisposable {
   private readonly inFlight = new Set<Promise<unknown>>();
   private heartbeatTimer: NodeJS.Timeout | undefined;
   private state: State = 'new';
+  /** The start() in progress, which close() waits for. */
+  private starting: Promise<void> | undefined;
   private nextTarget = 0;
   private closePromise: Promise<void> | undefined;
 
@@ -126,7 +129,7 @@ export class SimpleConsumer implements AsyncDisposable {
     if (this.state === 'closing' || this.state === 'closed') throw clientClosed('consumer');
     validateTopicName(topic);
     this.subscriptions.set(topic, parseSubscription(expression));
-    if (this.state === 'running') void this.routes.get(topic).then(() => this.heartbeat(), (error: unknown) => this.logger.warn({ topic, err: error }, 'no route yet for a subscribed topic'));
+    if (this.state === 'running' || this.state === 'starting') void this.routes.get(topic).then(() => this.heartbeat(), (error: unknown) => this.logger.warn({ topic, err: error }, 'no route yet for a subscribed topic'));
     return this;
   }
 
@@ -142,16 +145,35 @@ export class SimpleConsumer implements AsyncDisposable {
 
   /** Looks up the routes of the subscribed topics and announces the consumer to their brokers. */
   async start(): Promise<void> {
-    if (this.state !== 'new') throw this.state === 'running' ? invalidOptions('the consumer is already started') : clientClosed('consumer');
+    if (this.state !== 'new') throw this.state === 'running' || this.state === 'starting' ? invalidOptions('the consumer is already started') : clientClosed('consumer');
     if (this.subscriptions.size === 0) throw invalidOptions('subscribe() to at least one topic before start()');
-    this.state = 'running';
+    // Set synchronously: a close() from here on waits for this start, which then fails with CLIENT_CLOSED.
+    this.state = 'starting';
+    const starting = this.doStart();
+    this.starting = starting;
+    try {
+      await starting;
+    } finally {
+      this.starting = undefined;
+    }
+  }
+
+  /** After each await, stops with CLIENT_CLOSED if close() was called meanwhile (close() cleans up; no timer is created after). */
+  private async doStart(): Promise<void> {
     this.routes.start();
     for (const topic of this.subscriptions.keys()) {
       await this.routes.get(topic).catch((error: unknown) => this.logger.warn({ topic, err: error }, 'no route yet for a subscribed topic'));
+      this.throwIfClosing();
     }
     await this.heartbeat();
+    this.throwIfClosing();
     this.heartbeatTimer = setInterval(() => void this.heartbeat(), this.heartbeatIntervalMs);
     this.heartbeatTimer.unref();
+    this.state = 'running';
+  }
+
+  private throwIfClosing(): void {
+    if (this.state !== 'starting') throw clientClosed('consumer');
   }
 
   /**
@@ -316,7 +338,7 @@ export class SimpleConsumer implements AsyncDisposable {
   }
 
   private assertRunning(): void {
-    if (this.state === 'new') throw new ClientError(ClientErrorCode.NOT_STARTED, 'call consumer.start() first');
+    if (this.state === 'new' || this.state === 'starting') throw new ClientError(ClientErrorCode.NOT_STARTED, 'call consumer.start() first');
     if (this.state !== 'running') throw clientClosed('consumer');
   }
 
@@ -363,9 +385,14 @@ export class SimpleConsumer implements AsyncDisposable {
   }
 
   private async doClose(): Promise<void> {
-    const wasRunning = this.state === 'running';
+    // A consumer still starting may have announced itself already: it leaves its brokers too.
+    const wasRunning = this.state === 'running' || this.state === 'starting';
+    const starting = this.starting;
     this.state = 'closing';
+    // A start() under way stops at its next step (CLIENT_CLOSED) and creates no timer after it.
+    if (starting) await starting.catch(() => undefined);
     clearInterval(this.heartbeatTimer);
+    this.heartbeatTimer = undefined;
     this.routes.stop();
     this.closing.abort();
     await Promise.allSettled([...this.inFlight]);

@@ -17,7 +17,7 @@ afterEach(async () => {
 
 /** One lock, unlock or offset commit the fake broker answered, in arrival order. */
 export interface LockEvent {
-  kind: 'lock' | 'unlock' | 'commit' | 'commit-failed';
+  kind: 'lock' | 'lock-failed' | 'unlock' | 'commit' | 'commit-failed';
   clientId?: string;
   queueIds: number[];
   /** lock: the queues granted. */
@@ -37,15 +37,21 @@ export function addLocks(broker: FakeBroker, initialLeaseMs = 60_000) {
   const control: {
     leaseMs: number;
     failCommits: number;
+    /** Answer every LOCK_BATCH_MQ with an error (as if the broker could not be reached). */
+    failLocks: boolean;
     /** Called once an UNLOCK was applied. */
     onUnlock?: (clientId: string, queueIds: number[]) => void;
-  } = { leaseMs: initialLeaseMs, failCommits: 0 };
+  } = { leaseMs: initialLeaseMs, failCommits: 0, failLocks: false };
   /** LOCK requests held (not looked at yet), by client id: those of the clients in `holding`. */
   const held = new Map<string, Array<() => void>>();
   const keyOf = (group: string, queue: LockQueue) => `${group}@${queue.topic}@${queue.queueId}`;
   const lock = (frame: Frame) => {
     const { group, clientId, queues } = frame.header as { group: string; clientId: string; queues: LockQueue[] };
     const now = Date.now();
+    if (control.failLocks) {
+      events.push({ kind: 'lock-failed', clientId, queueIds: queues.map((q) => q.queueId), at: now });
+      throw rpcFailure(ResponseCode.SYSTEM_ERROR, 'injected lock failure');
+    }
     const locked = queues.filter((queue) => {
       const owner = owners.get(keyOf(group, queue));
       if (owner && owner.clientId !== clientId && now - owner.at <= control.leaseMs) return false;

@@ -21,6 +21,29 @@ describe('ProcessQueue offset tracking', () => {
     expect(pq.unfinished).toBe(4);
   });
 
+  it('resetTo() moves back to a lower offset: the cache is dropped and late completions of old messages are no-ops', async () => {
+    const pq = new ProcessQueue(queue, 0, 4);
+    for (let offset = 0; offset < 4; offset++) pq.add(buf, 0, 0, offset);
+    pq.nextOffset = 4;
+    let woken = false;
+    const waiting = pq.waitForRoom().then(() => (woken = true));
+    const inFlight = pq.takeReady()!; // offset 0 in a handler, 1-3 cached
+    expect(pq.resetTo(2)).toBe(4);
+    await waiting;
+    expect(woken).toBe(true); // the pull loop goes on at once
+    expect([pq.unfinished, pq.hasReady, pq.nextOffset, pq.consumedOffset()]).toEqual([0, false, 2, 2]);
+    // The old message finishes (or fails) afterwards: nothing changes, and offsets added from 2 on keep increasing.
+    pq.complete(inFlight);
+    pq.requeue(inFlight);
+    expect([pq.unfinished, pq.hasReady]).toEqual([0, false]);
+    pq.add(buf, 0, 0, 2);
+    pq.nextOffset = 3;
+    expect(pq.consumedOffset()).toBe(2);
+    pq.complete(pq.takeReady()!);
+    expect(pq.takeReady()).toBeUndefined();
+    expect(pq.consumedOffset()).toBe(3);
+  });
+
   it('commits the lowest offset not yet processed, whatever the completion order', () => {
     const pq = new ProcessQueue(queue, 10, 100);
     expect(pq.consumedOffset()).toBe(10);
