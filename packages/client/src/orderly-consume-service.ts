@@ -1,12 +1,13 @@
 import type { ConsumerSendBackRequestHeader, ReceivedMessage } from '@litemq/protocol';
-import { RequestCode, SystemProperty, expectSuccess } from '@litemq/protocol';
+import { RequestCode, expectSuccess } from '@litemq/protocol';
 import { ClientError, ClientErrorCode } from './errors.js';
 import type { MessageQueue } from './message-queue.js';
 import { queueKey } from './message-queue.js';
 import type { QueueLockHost } from './orderly-queue-locks.js';
 import { OrderlyQueueLocks } from './orderly-queue-locks.js';
 import type { CachedMessage, ProcessQueue } from './process-queue.js';
-import { failureReasonOf } from './retry-message.js';
+import type { MaxReconsumeTimesOption } from './retry-message.js';
+import { failureReasonOf, retryLimitOf } from './retry-message.js';
 import { checkInteger, sleep } from './util.js';
 
 /** Retries in place of an orderly consumer before a message goes to the DLQ (each one holds its queue up). */
@@ -37,8 +38,8 @@ export interface OrderlyHost extends QueueLockHost {
   isRunning(): boolean;
   messageOf(pq: ProcessQueue, entry: CachedMessage): ReceivedMessage;
   handle(message: ReceivedMessage): Promise<void> | void;
-  /** The configured retry limit for this message (option number or function), if any. */
-  maxReconsumeTimes(message: ReceivedMessage): number | undefined;
+  /** The consumer's `maxReconsumeTimes` option (number or per-message function), if any. */
+  readonly maxReconsumeTimes: MaxReconsumeTimesOption | undefined;
   /** Commits the queues' offsets (sets `lastCommitted` of each queue committed); rejects if a broker failed. */
   commit(pqs: ProcessQueue[]): Promise<void>;
   /** Drops an assigned queue whose lock another member now holds (a later rebalance may take it again). */
@@ -413,19 +414,7 @@ export class OrderlyConsumeService {
   /** The message's retry limit: its `$maxReconsumeTimes`, else the option's, else the orderly default. Never throws. */
   private maxFor(message: ReceivedMessage, pq: ProcessQueue, entry: CachedMessage): number {
     const where = { queue: queueKey(pq.queue), offset: entry.offset };
-    try {
-      const perMessage = Number(message.systemProperties[SystemProperty.MAX_RECONSUME_TIMES]);
-      if (Number.isInteger(perMessage) && perMessage >= 0) return perMessage;
-    } catch (error) {
-      this.host.logger.warn({ ...where, err: error }, 'orderly: cannot read the $maxReconsumeTimes of a failed message; ignoring it');
-    }
-    try {
-      const configured = this.host.maxReconsumeTimes(message);
-      if (configured !== undefined && Number.isInteger(configured) && configured >= 0) return configured;
-    } catch (error) {
-      this.host.logger.warn({ ...where, err: error }, 'orderly: the retry limit of a failed message cannot be computed; using the default');
-    }
-    return ORDERLY_DEFAULT_MAX_RECONSUME_TIMES;
+    return retryLimitOf(message, this.host.maxReconsumeTimes, { ownFirst: true, logger: this.host.logger, where }) ?? ORDERLY_DEFAULT_MAX_RECONSUME_TIMES;
   }
 
   /**

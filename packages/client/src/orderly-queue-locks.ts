@@ -71,7 +71,6 @@ export class OrderlyQueueLocks {
   private leaseMs: number | undefined;
   private renewTimer: NodeJS.Timeout | undefined;
   private renewDueAt = 0;
-  private renewing = false;
   /** The renewal round in progress, which stop() waits for. */
   private renewal: Promise<void> | undefined;
   private closed = false;
@@ -177,47 +176,41 @@ export class OrderlyQueueLocks {
    * whose lock another member took is dropped; queues a rebalance could not lock yet get another rebalance.
    */
   renew(): Promise<void> {
-    if (this.renewing || this.closed) return Promise.resolve();
-    const renewal = this.renewRound();
-    this.renewal = renewal;
-    void renewal.finally(() => {
-      if (this.renewal === renewal) this.renewal = undefined;
+    if (this.renewal !== undefined || this.closed) return Promise.resolve();
+    const renewal = this.renewRound().finally(() => {
+      this.renewal = undefined;
     });
+    this.renewal = renewal;
     return renewal;
   }
 
   private async renewRound(): Promise<void> {
-    this.renewing = true;
-    try {
-      const addresses = new Set<string>();
-      for (const { queue } of this.held.values()) {
-        const address = this.host.brokerAddress(queue);
-        if (address) addresses.add(address);
+    const addresses = new Set<string>();
+    for (const { queue } of this.held.values()) {
+      const address = this.host.brokerAddress(queue);
+      if (address) addresses.add(address);
+    }
+    for (const address of addresses) {
+      if (this.closed) return;
+      // Read right before sending: a queue unlocked while an earlier broker answered must not be locked again.
+      const queues = [...this.held.values()].map((lock) => lock.queue).filter((queue) => this.host.brokerAddress(queue) === address);
+      if (queues.length === 0) continue;
+      const sentAt = now();
+      let reply: { locked: LockQueue[]; leaseMs: number };
+      try {
+        reply = await this.lockBatch(address, queues);
+      } catch (error) {
+        this.host.logger.warn({ broker: address, err: error }, 'orderly: lock renewal failed; consuming stops when the leases run out');
+        continue;
       }
-      for (const address of addresses) {
-        if (this.closed) return;
-        // Read right before sending: a queue unlocked while an earlier broker answered must not be locked again.
-        const queues = [...this.held.values()].map((lock) => lock.queue).filter((queue) => this.host.brokerAddress(queue) === address);
-        if (queues.length === 0) continue;
-        const sentAt = now();
-        let reply: { locked: LockQueue[]; leaseMs: number };
-        try {
-          reply = await this.lockBatch(address, queues);
-        } catch (error) {
-          this.host.logger.warn({ broker: address, err: error }, 'orderly: lock renewal failed; consuming stops when the leases run out');
-          continue;
-        }
-        if (this.closed) return;
-        this.learnLease(reply.leaseMs);
-        this.renewed(address, queues, reply, sentAt, now());
-      }
-      this.listener.renewalDone();
-      if (this.missing.size > 0) {
-        this.missing.clear();
-        this.host.requestRebalance();
-      }
-    } finally {
-      this.renewing = false;
+      if (this.closed) return;
+      this.learnLease(reply.leaseMs);
+      this.renewed(address, queues, reply, sentAt, now());
+    }
+    this.listener.renewalDone();
+    if (this.missing.size > 0) {
+      this.missing.clear();
+      this.host.requestRebalance();
     }
   }
 

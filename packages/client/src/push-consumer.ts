@@ -1038,7 +1038,7 @@ export class PushConsumer implements AsyncDisposable, AsyncIterable<ReceivedMess
         assigned: () => this.queues.values(),
         messageOf: (pq, entry) => this.messageOf(pq, entry),
         handle: (message) => this.handler!(message),
-        maxReconsumeTimes: (message) => retryLimitOf(message, max, { ownFirst: false, logger: this.logger, where: { msgId: message.msgId } }),
+        maxReconsumeTimes: max,
         commit: (pqs) => this.commitQueues(pqs),
         forget: (pq) => {
           const key = queueKey(pq.queue);
