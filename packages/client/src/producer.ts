@@ -7,6 +7,7 @@ import {
   RequestCode,
   RpcClient,
   encodeRecord,
+  putU32BE,
   readMessageId,
   validateGroupName,
 } from '@litemq/protocol';
@@ -15,6 +16,7 @@ import type { ClientLogger } from './logger.js';
 import { silentClientLogger } from './logger.js';
 import type { MessageQueue } from './message-queue.js';
 import { QueueSelector } from './queue-selector.js';
+import { RecordArena } from './record-arena.js';
 import type { TopicRoute } from './route-cache.js';
 import { DEFAULT_ROUTE_REFRESH_MS, RouteCache } from './route-cache.js';
 import type { PendingSend } from './send-batcher.js';
@@ -73,6 +75,7 @@ export class Producer implements AsyncDisposable {
   private readonly sendTimeoutMs: number;
   private readonly retries: number;
   private readonly maxMessageBytes: number;
+  private readonly encodeOptions: { maxBodyBytes: number; allocate: (size: number) => Buffer };
   private state: State = 'new';
   private startPromise: Promise<void> | undefined;
   private outstanding = 0;
@@ -93,6 +96,7 @@ export class Producer implements AsyncDisposable {
     this.retries = checkInteger('retries', options.retries, 2, 0, 100);
     const maxBatchBytes = checkInteger('maxBatchBytes', options.maxBatchBytes, 1024 * 1024, 1);
     this.maxMessageBytes = checkInteger('maxMessageBytes', options.maxMessageBytes, 4 * 1024 * 1024, 1);
+    this.encodeOptions = { maxBodyBytes: this.maxMessageBytes, allocate: new RecordArena().allocate };
     const maxInFlightFrames = checkInteger('maxInFlightFramesPerBroker', options.maxInFlightFramesPerBroker, 4, 1, 1024);
     this.logger = options.logger ?? silentClientLogger;
     this.rpc = new RpcClient({ logger: this.logger, onRequest: (frame, connection) => this.transactions.onServerRequest(frame, connection) });
@@ -149,7 +153,7 @@ export class Producer implements AsyncDisposable {
     if (signal?.aborted) return Promise.reject(abortedError(signal));
     let record: Buffer;
     try {
-      record = encodeRecord(message, { maxBodyBytes: this.maxMessageBytes });
+      record = encodeRecord(message, this.encodeOptions);
     } catch (error) {
       return Promise.reject(error as Error);
     }
@@ -295,7 +299,7 @@ export class Producer implements AsyncDisposable {
     item.attempts++;
     item.brokerName = queue.brokerName;
     item.queueId = queue.queueId;
-    item.record.writeUInt32BE(queue.queueId, RecordField.QUEUE_ID);
+    putU32BE(item.record, RecordField.QUEUE_ID, queue.queueId); // records are longer than their header
     this.batcher.add(route.masters.get(queue.brokerName)!, item);
   }
 

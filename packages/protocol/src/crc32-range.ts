@@ -23,7 +23,7 @@ for (let n = 0; n < 256; n++) {
 const NATIVE_MIN_BYTES = 224;
 
 export function crc32Range(buf: Uint8Array, start: number, end: number, previous = 0): number {
-  if (end - start >= NATIVE_MIN_BYTES) return crc32(buf.subarray(start, end), previous);
+  if (end - start >= NATIVE_MIN_BYTES) return crc32(start === 0 && end === buf.length ? buf : buf.subarray(start, end), previous);
   const table = TABLE;
   let crc = ~previous;
   let i = start;

@@ -2,6 +2,7 @@ export * from './errors.js';
 export * from './limits.js';
 export * from './names.js';
 export * from './u64.js';
+export * from './u32.js';
 export * from './host.js';
 export * from './tag-hash.js';
 export * from './message.js';

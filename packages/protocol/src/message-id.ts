@@ -8,24 +8,76 @@ import { MSG_ID_BYTES } from './record-layout.js';
  * (time), and cheap: no syscall or random draw per message.
  */
 const processPrefix = randomBytes(4);
+const pid = process.pid & 0xffff;
 let counter = randomBytes(4).readUInt32BE(0);
+const TWO_POW_32 = 0x1_0000_0000;
 
 export function writeMessageId(buf: Buffer, offset: number, now = Date.now()): void {
-  processPrefix.copy(buf, offset);
-  buf.writeUInt16BE(process.pid & 0xffff, offset + 4);
-  buf.writeUIntBE(now, offset + 6, 6);
+  if (!(offset >= 0 && offset + MSG_ID_BYTES <= buf.length)) throw new RangeError(`message id at ${offset} is out of range for ${buf.length} bytes`);
+  // Byte stores: a copy and three writeUInt calls cost more than the id itself (this runs once per message sent).
+  buf[offset] = processPrefix[0]!;
+  buf[offset + 1] = processPrefix[1]!;
+  buf[offset + 2] = processPrefix[2]!;
+  buf[offset + 3] = processPrefix[3]!;
+  buf[offset + 4] = pid >>> 8;
+  buf[offset + 5] = pid;
+  const high = Math.floor(now / TWO_POW_32);
+  const low = now >>> 0;
+  buf[offset + 6] = high >>> 8;
+  buf[offset + 7] = high;
+  buf[offset + 8] = low >>> 24;
+  buf[offset + 9] = low >>> 16;
+  buf[offset + 10] = low >>> 8;
+  buf[offset + 11] = low;
   counter = (counter + 1) >>> 0;
-  buf.writeUInt32BE(counter, offset + 12);
+  buf[offset + 12] = counter >>> 24;
+  buf[offset + 13] = counter >>> 16;
+  buf[offset + 14] = counter >>> 8;
+  buf[offset + 15] = counter;
 }
 
 export function createMessageId(): string {
   const buf = Buffer.allocUnsafe(MSG_ID_BYTES);
   writeMessageId(buf, 0);
-  return buf.toString('hex').toUpperCase();
+  return readMessageId(buf, 0);
 }
 
+const HEX_DIGITS = '0123456789ABCDEF';
+const HEX_PAIRS: readonly string[] = Array.from({ length: 256 }, (_, byte) => HEX_DIGITS[byte >>> 4]! + HEX_DIGITS[byte & 15]!);
+
+/**
+ * Hex of 6 id bytes, remembering the last bytes seen: ids of one producer share their first 6 bytes (prefix and
+ * pid) and, within a millisecond, the next 6 (time), so most ids need only their 4 counter bytes formatted.
+ */
+class SixByteHex {
+  private readonly last = Buffer.alloc(6);
+  private text = '000000000000';
+
+  format(buf: Buffer, at: number): string {
+    const last = this.last;
+    if (
+      buf[at] !== last[0] || buf[at + 1] !== last[1] || buf[at + 2] !== last[2] ||
+      buf[at + 3] !== last[3] || buf[at + 4] !== last[4] || buf[at + 5] !== last[5]
+    ) {
+      for (let i = 0; i < 6; i++) last[i] = buf[at + i]!;
+      this.text = buf.toString('hex', at, at + 6).toUpperCase();
+    }
+    return this.text;
+  }
+}
+
+const prefixHex = new SixByteHex();
+const timeHex = new SixByteHex();
+
+/** The 32 upper-case hex digits of the id at `buf[offset, offset + 16)`. */
 export function readMessageId(buf: Buffer, offset: number): string {
-  return buf.toString('hex', offset, offset + MSG_ID_BYTES).toUpperCase();
+  if (!(offset >= 0 && offset + MSG_ID_BYTES <= buf.length)) throw new RangeError(`message id at ${offset} is out of range for ${buf.length} bytes`);
+  const pairs = HEX_PAIRS;
+  return (
+    prefixHex.format(buf, offset) +
+    timeHex.format(buf, offset + 6) +
+    (pairs[buf[offset + 12]!]! + pairs[buf[offset + 13]!]! + pairs[buf[offset + 14]!]! + pairs[buf[offset + 15]!]!)
+  );
 }
 
 const MSG_ID_PATTERN = /^[0-9A-Fa-f]{32}$/;

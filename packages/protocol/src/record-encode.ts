@@ -7,6 +7,7 @@ import { SYSTEM_PROPERTY_PREFIX, SystemProperty } from './message.js';
 import { writeMessageId } from './message-id.js';
 import { validateTopicName } from './names.js';
 import { KEY_SEPARATOR, RECORD_HEADER_BYTES, RECORD_MAGIC, RECORD_VERSION, RecordField, RecordFlag } from './record-layout.js';
+import { putU16BE, putU32BE } from './u32.js';
 import { writeU64 } from './u64.js';
 
 export interface EncodeOptions {
@@ -24,6 +25,8 @@ export interface EncodeOptions {
   bornHost?: { address: string; port: number };
   /** Reuse an existing id (re-publishing a message keeps its identity). */
   msgId?: Buffer;
+  /** Where the record's bytes come from (default Buffer.allocUnsafe); must return exactly `size` bytes. */
+  allocate?: (size: number) => Buffer;
 }
 
 const USER_PROPERTY_NAME = /^[A-Za-z0-9_.-]+$/;
@@ -84,12 +87,26 @@ function keysOf(keys: Message['keys']): string {
   return list.join(KEY_SEPARATOR);
 }
 
+/** Topic names that passed validation last (producers send to few topics): skips the name check per message. */
+let lastValidTopic = '';
+let lastValidSystemTopic = '';
+
+function checkTopic(topic: string, allowSystem: boolean): void {
+  if (topic === (allowSystem ? lastValidSystemTopic : lastValidTopic) && topic !== '') return;
+  validateTopicName(topic, { allowSystem });
+  if (allowSystem) lastValidSystemTopic = topic;
+  else lastValidTopic = topic;
+}
+
+const fillBytes = Uint8Array.prototype.fill;
+
 /**
  * Encodes a message into one record: validates every field, computes the body CRC and leaves the
  * store-owned fields zero. Throws ProtocolError with a precise code for any invalid input.
  */
 export function encodeRecord(message: Message, options: EncodeOptions = {}): Buffer {
-  validateTopicName(message.topic, { allowSystem: options.allowSystemTopic ?? false });
+  const topic = message.topic;
+  checkTopic(topic, options.allowSystemTopic ?? false);
   const body = typeof message.body === 'string' ? Buffer.from(message.body, 'utf8') : message.body;
   if (!(body instanceof Uint8Array)) invalid('message body must be a string, Buffer or Uint8Array');
   const maxBody = options.maxBodyBytes ?? DEFAULT_MAX_BODY_BYTES;
@@ -105,7 +122,7 @@ export function encodeRecord(message: Message, options: EncodeOptions = {}): Buf
   const properties = collectProperties(message, options);
   let propertiesBytes = 0;
   for (const [name, value] of properties) propertiesBytes += 1 + Buffer.byteLength(name) + 2 + Buffer.byteLength(value, 'utf8');
-  const trailerBytes = 1 + message.topic.length + 1 + tagsBytes + 2 + keysBytes + 2 + propertiesBytes;
+  const trailerBytes = 1 + topic.length + 1 + tagsBytes + 2 + keysBytes + 2 + propertiesBytes;
   const maxProperties = options.maxPropertiesBytes ?? DEFAULT_MAX_PROPERTIES_BYTES;
   if (trailerBytes > maxProperties) {
     throw new ProtocolError(
@@ -114,42 +131,45 @@ export function encodeRecord(message: Message, options: EncodeOptions = {}): Buf
     );
   }
 
-  const total = RECORD_HEADER_BYTES + body.length + trailerBytes;
+  const bodyLength = body.length;
+  const total = RECORD_HEADER_BYTES + bodyLength + trailerBytes;
   // Not zero-filled: the header is zeroed here (store-owned and unset fields must read 0), the body is
-  // copied over, and the trailer is zeroed too before its sections are written, so no stale pool bytes remain.
-  const buf = Buffer.allocUnsafe(total);
-  buf.fill(0, 0, RecordField.BODY);
-  buf.fill(0, RecordField.BODY + body.length, total);
-  buf.writeUInt32BE(total, RecordField.TOTAL_SIZE);
-  buf.writeUInt16BE(RECORD_MAGIC, RecordField.MAGIC);
+  // copied over, and every trailer byte is written below, so no stale bytes remain. Byte stores and the typed-array
+  // builtins instead of Buffer#fill / writeUInt*: their argument checks cost more than the work (once per message).
+  const buf = options.allocate ? options.allocate(total) : Buffer.allocUnsafe(total);
+  if (buf.length !== total) throw new RangeError(`allocate(${total}) returned ${buf.length} bytes`);
+  fillBytes.call(buf, 0, 0, RecordField.BODY);
+  putU32BE(buf, RecordField.TOTAL_SIZE, total);
+  putU16BE(buf, RecordField.MAGIC, RECORD_MAGIC);
   buf[RecordField.VERSION] = RECORD_VERSION;
   buf[RecordField.FLAGS] = (options.flags ?? 0) | (message.delayMs !== undefined || message.deliverAt !== undefined ? RecordFlag.DELAYED : 0);
-  buf.writeUInt32BE(crc32Range(body, 0, body.length), RecordField.BODY_CRC);
+  putU32BE(buf, RecordField.BODY_CRC, crc32Range(body, 0, bodyLength));
   if (options.msgId) options.msgId.copy(buf, RecordField.MSG_ID);
   else writeMessageId(buf, RecordField.MSG_ID);
-  buf.writeUInt32BE(options.queueId ?? 0, RecordField.QUEUE_ID);
+  putU32BE(buf, RecordField.QUEUE_ID, options.queueId ?? 0);
   writeU64(buf, RecordField.BORN_TIMESTAMP, options.bornTimestamp ?? Date.now());
   if (options.bornHost) writeHost(buf, RecordField.BORN_HOST, options.bornHost.address, options.bornHost.port);
-  buf.writeUInt32BE(options.reconsumeTimes ?? 0, RecordField.RECONSUME_TIMES);
+  putU32BE(buf, RecordField.RECONSUME_TIMES, options.reconsumeTimes ?? 0);
   writeU64(buf, RecordField.PREPARED_TX_OFFSET, options.preparedTxOffset ?? 0);
-  buf.writeUInt32BE(body.length, RecordField.BODY_LENGTH);
+  putU32BE(buf, RecordField.BODY_LENGTH, bodyLength);
   buf.set(body, RecordField.BODY);
 
-  let at = RecordField.BODY + body.length;
-  buf[at++] = message.topic.length;
-  at += buf.write(message.topic, at, 'latin1');
+  let at = RecordField.BODY + bodyLength;
+  buf[at++] = topic.length;
+  // Topic names are validated ASCII.
+  for (let i = 0; i < topic.length; i++) buf[at++] = topic.charCodeAt(i);
   buf[at++] = tagsBytes;
   if (tagsBytes > 0) at += buf.write(tags, at, 'utf8');
-  buf.writeUInt16BE(keysBytes, at);
+  putU16BE(buf, at, keysBytes);
   at += 2;
   if (keysBytes > 0) at += buf.write(keys, at, 'utf8');
-  buf.writeUInt16BE(propertiesBytes, at);
+  putU16BE(buf, at, propertiesBytes);
   at += 2;
   for (const [name, value] of properties) {
     buf[at++] = name.length;
     at += buf.write(name, at, 'latin1');
     const valueBytes = Buffer.byteLength(value, 'utf8');
-    buf.writeUInt16BE(valueBytes, at);
+    putU16BE(buf, at, valueBytes);
     at += 2;
     at += buf.write(value, at, 'utf8');
   }
