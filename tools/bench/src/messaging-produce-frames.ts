@@ -1,0 +1,72 @@
+// The broker's side of produce alone: pre-encoded SEND frames from one connection, no Producer (no encoding, CRC,
+// batching or promise per message in this process), so the figure is what one broker process stores when its
+// client costs next to nothing. Compare with messaging-produce.ts to see how the two processes share the 2 cores.
+import { RequestCode, RpcClient, encodeRecord } from '@litemq/protocol';
+import { brokerNodeArgs, serverSetArgs, withBrokerProcess } from './broker-process.js';
+import { QUEUES, createTopic } from './messaging.js';
+import { pageCacheWriteRate } from './page-cache-probe.js';
+import { elapsedSeconds, finish, format, header, intArg, measure, printFigure, stringArg } from './report.js';
+
+const bodyBytes = intArg('body-bytes', 1024);
+const messages = intArg('messages', 500_000);
+const perFrame = intArg('records-per-frame', 250);
+const framesInFlight = intArg('frames-in-flight', 4);
+const plan = { warmups: intArg('warmups', 1), runs: intArg('runs', 5) };
+const profileDir = stringArg('broker-prof', undefined);
+const TOPIC = 'bench-produce-frames';
+
+header('messaging: broker-only produce throughput (pre-encoded SEND frames, no Producer)');
+console.log(`${format(messages)} messages per run, body ${bodyBytes} B, ${perFrame} records per frame, ${framesInFlight} frames in flight, topic with ${QUEUES} queues, flushMode async`);
+
+/** Sends `messages` records in frames of `perFrame`, `framesInFlight` at a time, and resolves once all were stored. */
+function sendFrames(rpc: RpcClient, broker: string, records: readonly Buffer[]): Promise<void> {
+  return new Promise((resolve, reject) => {
+    let sent = 0;
+    let stored = 0;
+    const next = (): void => {
+      if (sent >= messages) return;
+      const count = Math.min(perFrame, messages - sent);
+      sent += count;
+      rpc.request(broker, RequestCode.SEND_MESSAGE, {}, count === records.length ? records : records.slice(0, count), { timeoutMs: 30_000 }).then(
+        () => {
+          stored += count;
+          if (stored === messages) resolve();
+          else next();
+        },
+        reject,
+      );
+    };
+    for (let i = 0; i < framesInFlight; i++) next();
+  });
+}
+
+await withBrokerProcess({ nodeArgs: brokerNodeArgs(profileDir), serverArgs: serverSetArgs() }, async (server) => {
+  await createTopic(server.nameServer, TOPIC);
+  // Each frame carries the same records (the broker stores its own copy of the bytes it receives), spread over the queues.
+  const records = Array.from({ length: perFrame }, (_, i) => encodeRecord({ topic: TOPIC, body: Buffer.alloc(bodyBytes, 'x') }, { queueId: i % QUEUES }));
+  const rpc = new RpcClient();
+  const probes: number[] = [];
+  try {
+    const rate = await measure(
+      'stored records',
+      plan,
+      async (run) => {
+        if (run >= 0) probes.push(pageCacheWriteRate());
+        const started = process.hrtime.bigint();
+        await sendFrames(rpc, server.broker, records);
+        return messages / elapsedSeconds(started);
+      },
+      'msg/s',
+    );
+    console.log(`  page-cache write rate of fresh pages just before each run (64 MiB probe): [${probes.map((mbs) => format(mbs)).join(', ')}] MB/s`);
+    printFigure({
+      name: `broker-only produce msg/s, ${bodyBytes} B bodies, ${perFrame} per frame, ${framesInFlight} frames in flight`,
+      target: 'info',
+      measured: `${format(rate)} (${((rate * bodyBytes) / 1024 ** 2).toFixed(0)} MiB/s of bodies)`,
+      pass: undefined,
+    });
+  } finally {
+    await rpc.close();
+  }
+});
+finish([]);

@@ -1,0 +1,23 @@
+// How fast fresh page-cache pages can be written right now: on this VM (DAMON pageout + virtio-balloon free page
+// reporting) memory the host has taken back costs a host fault per page on first touch, and a run that lands on such
+// memory writes its log several times slower. Printed beside the runs so a slow run can be told from a slow broker.
+import { closeSync, openSync, unlinkSync, writeSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+
+const CHUNK = Buffer.alloc(1024 * 1024, 0x5a);
+
+/** MB/s of writing `mib` MiB in 1 MiB writeSync calls to a new file under the OS temp dir (deleted after). */
+export function pageCacheWriteRate(mib = 64): number {
+  const path = join(tmpdir(), `litemq-bench-probe-${process.pid}-${Date.now()}`);
+  const fd = openSync(path, 'w');
+  try {
+    const started = process.hrtime.bigint();
+    for (let i = 0; i < mib; i++) writeSync(fd, CHUNK);
+    const seconds = Number(process.hrtime.bigint() - started) / 1e9;
+    return (mib * 1024 * 1024) / 1e6 / seconds;
+  } finally {
+    closeSync(fd);
+    unlinkSync(path);
+  }
+}
