@@ -59,8 +59,12 @@ class SixByteHex {
       buf[at] !== last[0] || buf[at + 1] !== last[1] || buf[at + 2] !== last[2] ||
       buf[at + 3] !== last[3] || buf[at + 4] !== last[4] || buf[at + 5] !== last[5]
     ) {
-      for (let i = 0; i < 6; i++) last[i] = buf[at + i]!;
-      this.text = buf.toString('hex', at, at + 6).toUpperCase();
+      let text = '';
+      for (let i = 0; i < 6; i++) {
+        last[i] = buf[at + i]!;
+        text += HEX_PAIRS[last[i]!]!;
+      }
+      this.text = text;
     }
     return this.text;
   }

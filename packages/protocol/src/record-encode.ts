@@ -175,5 +175,7 @@ export function encodeRecord(message: Message, options: EncodeOptions = {}): Buf
     at += 2;
     at += buf.write(value, at, 'utf8');
   }
+  // The buffer was not zero-filled: every trailer byte must have been written.
+  if (at !== total) throw new Error(`record encoder wrote ${at} of ${total} bytes`);
   return buf;
 }
