@@ -1,6 +1,7 @@
 import { randomBytes } from 'node:crypto';
 import { ProtocolError, ProtocolErrorCode } from './errors.js';
 import { MSG_ID_BYTES } from './record-layout.js';
+import { putU16BE, putU32BE } from './u32.js';
 
 /**
  * Client-generated unique message id: 4 random bytes fixed per process, 2 bytes of the pid, 6 bytes of
@@ -19,21 +20,11 @@ export function writeMessageId(buf: Buffer, offset: number, now = Date.now()): v
   buf[offset + 1] = processPrefix[1]!;
   buf[offset + 2] = processPrefix[2]!;
   buf[offset + 3] = processPrefix[3]!;
-  buf[offset + 4] = pid >>> 8;
-  buf[offset + 5] = pid;
-  const high = Math.floor(now / TWO_POW_32);
-  const low = now >>> 0;
-  buf[offset + 6] = high >>> 8;
-  buf[offset + 7] = high;
-  buf[offset + 8] = low >>> 24;
-  buf[offset + 9] = low >>> 16;
-  buf[offset + 10] = low >>> 8;
-  buf[offset + 11] = low;
+  putU16BE(buf, offset + 4, pid);
+  putU16BE(buf, offset + 6, Math.floor(now / TWO_POW_32)); // a 48-bit millisecond time
+  putU32BE(buf, offset + 8, now >>> 0);
   counter = (counter + 1) >>> 0;
-  buf[offset + 12] = counter >>> 24;
-  buf[offset + 13] = counter >>> 16;
-  buf[offset + 14] = counter >>> 8;
-  buf[offset + 15] = counter;
+  putU32BE(buf, offset + 12, counter);
 }
 
 export function createMessageId(): string {

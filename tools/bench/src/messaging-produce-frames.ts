@@ -4,8 +4,8 @@
 import { RequestCode, RpcClient, encodeRecord } from '@litemq/protocol';
 import { brokerNodeArgs, serverSetArgs, withBrokerProcess } from './broker-process.js';
 import { QUEUES, createTopic } from './messaging.js';
-import { pageCacheWriteRate } from './page-cache-probe.js';
-import { elapsedSeconds, finish, format, header, intArg, measure, printFigure, stringArg } from './report.js';
+import { measureWithProbe } from './page-cache-probe.js';
+import { elapsedSeconds, finish, format, header, intArg, printFigure, stringArg } from './report.js';
 
 const bodyBytes = intArg('body-bytes', 1024);
 const messages = intArg('messages', 500_000);
@@ -45,20 +45,17 @@ await withBrokerProcess({ nodeArgs: brokerNodeArgs(profileDir), serverArgs: serv
   // Each frame carries the same records (the broker stores its own copy of the bytes it receives), spread over the queues.
   const records = Array.from({ length: perFrame }, (_, i) => encodeRecord({ topic: TOPIC, body: Buffer.alloc(bodyBytes, 'x') }, { queueId: i % QUEUES }));
   const rpc = new RpcClient();
-  const probes: number[] = [];
   try {
-    const rate = await measure(
+    const rate = await measureWithProbe(
       'stored records',
       plan,
-      async (run) => {
-        if (run >= 0) probes.push(pageCacheWriteRate());
+      async () => {
         const started = process.hrtime.bigint();
         await sendFrames(rpc, server.broker, records);
         return messages / elapsedSeconds(started);
       },
       'msg/s',
     );
-    console.log(`  page-cache write rate of fresh pages just before each run (64 MiB probe): [${probes.map((mbs) => format(mbs)).join(', ')}] MB/s`);
     printFigure({
       name: `broker-only produce msg/s, ${bodyBytes} B bodies, ${perFrame} per frame, ${framesInFlight} frames in flight`,
       target: 'info',

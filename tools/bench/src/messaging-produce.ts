@@ -1,9 +1,9 @@
 // Acknowledged produce throughput: one Producer in this process, one broker process (async flush).
 import { brokerNodeArgs, serverSetArgs, withBrokerProcess } from './broker-process.js';
 import { createTopic, newProducer, sendAll, QUEUES } from './messaging.js';
-import { pageCacheWriteRate } from './page-cache-probe.js';
+import { measureWithProbe } from './page-cache-probe.js';
 import type { Figure } from './report.js';
-import { elapsedSeconds, finish, format, header, intArg, measure, printFigure, stringArg } from './report.js';
+import { elapsedSeconds, finish, format, header, intArg, printFigure, stringArg } from './report.js';
 
 const bodyBytes = intArg('body-bytes', 1024);
 const messages = intArg('messages', 500_000);
@@ -28,20 +28,17 @@ await withBrokerProcess({ nodeArgs: brokerNodeArgs(profileDir), serverArgs: serv
   const producer = newProducer(server.nameServer);
   await producer.start();
   const message = { topic: TOPIC, body: Buffer.alloc(bodyBytes, 'x') };
-  const probes: number[] = [];
   try {
-    const rate = await measure(
+    const rate = await measureWithProbe(
       'acknowledged sends',
       plan,
-      async (run) => {
-        if (run >= 0) probes.push(pageCacheWriteRate());
+      async () => {
         const started = process.hrtime.bigint();
         await sendAll(producer, message, messages, inFlight);
         return messages / elapsedSeconds(started);
       },
       'msg/s',
     );
-    console.log(`  page-cache write rate of fresh pages just before each run (64 MiB probe): [${probes.map((mbs) => format(mbs)).join(', ')}] MB/s`);
     const target = targetFor(bodyBytes);
     const mib = ((rate * bodyBytes) / 1024 ** 2).toFixed(0);
     figures.push({

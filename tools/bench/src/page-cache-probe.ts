@@ -4,6 +4,8 @@
 import { closeSync, openSync, unlinkSync, writeSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import type { RunPlan } from './report.js';
+import { format, measure } from './report.js';
 
 const CHUNK = Buffer.alloc(1024 * 1024, 0x5a);
 
@@ -20,4 +22,20 @@ export function pageCacheWriteRate(mib = 64): number {
     closeSync(fd);
     unlinkSync(path);
   }
+}
+
+/** `measure`, with the probe taken before each timed run (not the warm-ups) and printed after the runs. */
+export async function measureWithProbe(label: string, plan: RunPlan, once: () => Promise<number>, unit: string): Promise<number> {
+  const probes: number[] = [];
+  const result = await measure(
+    label,
+    plan,
+    (run) => {
+      if (run >= 0) probes.push(pageCacheWriteRate());
+      return once();
+    },
+    unit,
+  );
+  console.log(`  page-cache write rate of fresh pages just before each run (64 MiB probe): [${probes.map((mbs) => format(mbs)).join(', ')}] MB/s`);
+  return result;
 }
