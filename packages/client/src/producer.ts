@@ -173,7 +173,7 @@ export class Producer implements AsyncDisposable {
     if (!Array.isArray(messages) || messages.length === 0) throw invalidOptions('sendBatch needs a non-empty array of messages');
     const topic = messages[0]!.topic;
     if (messages.some((m) => m.topic !== topic)) throw invalidOptions('every message of a batch must have the same topic');
-    const records = messages.map((m) => encodeRecord(m, { maxBodyBytes: this.maxMessageBytes }));
+    const records = messages.map((m) => encodeRecord(m, this.encodeOptions));
     const signal = options?.signal;
     this.outstanding++;
     try {
@@ -218,7 +218,7 @@ export class Producer implements AsyncDisposable {
   async sendOneway(message: Message): Promise<void> {
     const problem = this.checkState();
     if (problem) throw problem;
-    const record = encodeRecord(message, { maxBodyBytes: this.maxMessageBytes });
+    const record = encodeRecord(message, this.encodeOptions);
     const route = await this.routes.get(message.topic);
     const queue = this.selectQueue(route, message.shardingKey, undefined);
     record.writeUInt32BE(queue.queueId, RecordField.QUEUE_ID);

@@ -12,9 +12,11 @@ const processPrefix = randomBytes(4);
 const pid = process.pid & 0xffff;
 let counter = randomBytes(4).readUInt32BE(0);
 const TWO_POW_32 = 0x1_0000_0000;
+const MAX_ID_TIME = 2 ** 48;
 
 export function writeMessageId(buf: Buffer, offset: number, now = Date.now()): void {
   if (!(offset >= 0 && offset + MSG_ID_BYTES <= buf.length)) throw new RangeError(`message id at ${offset} is out of range for ${buf.length} bytes`);
+  if (!(Number.isInteger(now) && now >= 0 && now < MAX_ID_TIME)) throw new RangeError(`message id time ${now} is not a 48-bit millisecond time`);
   // Byte stores: a copy and three writeUInt calls cost more than the id itself (this runs once per message sent).
   buf[offset] = processPrefix[0]!;
   buf[offset + 1] = processPrefix[1]!;

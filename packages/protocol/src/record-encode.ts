@@ -30,6 +30,7 @@ export interface EncodeOptions {
 }
 
 const USER_PROPERTY_NAME = /^[A-Za-z0-9_.-]+$/;
+const SYSTEM_PROPERTY_NAME = /^\$[A-Za-z0-9_.-]+$/;
 
 function invalid(message: string): never {
   throw new ProtocolError(ProtocolErrorCode.MESSAGE_INVALID, message);
@@ -67,8 +68,9 @@ function collectProperties(message: Message, options: EncodeOptions): [string, s
     entries.push([SystemProperty.DELIVER_AT, String(Math.trunc(at))]);
   }
   for (const [name, value] of Object.entries(options.systemProperties ?? {})) {
-    if (!name.startsWith(SYSTEM_PROPERTY_PREFIX) || name.length > MAX_PROPERTY_NAME_BYTES) {
-      invalid(`system property name ${JSON.stringify(name)} must start with '${SYSTEM_PROPERTY_PREFIX}'`);
+    // ASCII only: names are written one byte per character.
+    if (!name.startsWith(SYSTEM_PROPERTY_PREFIX) || name.length > MAX_PROPERTY_NAME_BYTES || !SYSTEM_PROPERTY_NAME.test(name)) {
+      invalid(`system property name ${JSON.stringify(name)} must be '${SYSTEM_PROPERTY_PREFIX}' and 1-${MAX_PROPERTY_NAME_BYTES - 1} letters, digits, '_', '-' or '.'`);
     }
     entries.push([name, value]);
   }
@@ -99,6 +101,10 @@ function checkTopic(topic: string, allowSystem: boolean): void {
 }
 
 const fillBytes = Uint8Array.prototype.fill;
+
+function isU32(value: number): boolean {
+  return Number.isInteger(value) && value >= 0 && value <= 0xffff_ffff;
+}
 
 /**
  * Encodes a message into one record: validates every field, computes the body CRC and leaves the
@@ -131,6 +137,10 @@ export function encodeRecord(message: Message, options: EncodeOptions = {}): Buf
     );
   }
 
+  const queueId = options.queueId ?? 0;
+  const reconsumeTimes = options.reconsumeTimes ?? 0;
+  if (!isU32(queueId)) invalid(`queueId must be an integer in [0, 2^32), got ${queueId}`);
+  if (!isU32(reconsumeTimes)) invalid(`reconsumeTimes must be an integer in [0, 2^32), got ${reconsumeTimes}`);
   const bodyLength = body.length;
   const total = RECORD_HEADER_BYTES + bodyLength + trailerBytes;
   // Not zero-filled: the header is zeroed here (store-owned and unset fields must read 0), the body is
@@ -148,10 +158,10 @@ export function encodeRecord(message: Message, options: EncodeOptions = {}): Buf
   const now = options.msgId && options.bornTimestamp !== undefined ? 0 : Date.now();
   if (options.msgId) options.msgId.copy(buf, RecordField.MSG_ID);
   else writeMessageId(buf, RecordField.MSG_ID, now);
-  putU32BE(buf, RecordField.QUEUE_ID, options.queueId ?? 0);
+  putU32BE(buf, RecordField.QUEUE_ID, queueId);
   writeU64(buf, RecordField.BORN_TIMESTAMP, options.bornTimestamp ?? now);
   if (options.bornHost) writeHost(buf, RecordField.BORN_HOST, options.bornHost.address, options.bornHost.port);
-  putU32BE(buf, RecordField.RECONSUME_TIMES, options.reconsumeTimes ?? 0);
+  putU32BE(buf, RecordField.RECONSUME_TIMES, reconsumeTimes);
   writeU64(buf, RecordField.PREPARED_TX_OFFSET, options.preparedTxOffset ?? 0);
   putU32BE(buf, RecordField.BODY_LENGTH, bodyLength);
   buf.set(body, RecordField.BODY);

@@ -28,8 +28,11 @@ describe('message ids', () => {
     expect(messageIdTimestamp(readMessageId(a, 0))).toBe(now);
   });
 
-  it('refuses positions outside the buffer', () => {
+  it('refuses positions outside the buffer and times that do not fit 48 bits', () => {
     expect(() => writeMessageId(Buffer.alloc(20), 5)).toThrow(RangeError);
+    expect(() => writeMessageId(Buffer.alloc(16), 0, 2 ** 48)).toThrow(RangeError);
+    expect(() => writeMessageId(Buffer.alloc(16), 0, -1)).toThrow(RangeError);
+    expect(() => writeMessageId(Buffer.alloc(16), 0, 1.5)).toThrow(RangeError);
     expect(() => readMessageId(Buffer.alloc(20), -1)).toThrow(RangeError);
     expect(() => readMessageId(Buffer.alloc(15), 0)).toThrow(RangeError);
   });
@@ -49,6 +52,15 @@ describe('encodeRecord fast paths', () => {
       expect(() => encodeRecord({ topic, body: 'x' })).toThrow(ProtocolError);
     }
     expect(() => encodeRecord({ topic: 'x'.repeat(200), body: 'x' }, { allowSystemTopic: true })).toThrow(ProtocolError);
+  });
+
+  it('refuses numbers that do not fit their u32 fields and system property names that are not ASCII', () => {
+    for (const queueId of [-1, 2 ** 32, 1.5, Number.NaN]) {
+      expect(() => encodeRecord({ topic: 'orders', body: 'x' }, { queueId })).toThrow(ProtocolError);
+    }
+    expect(() => encodeRecord({ topic: 'orders', body: 'x' }, { reconsumeTimes: -1 })).toThrow(ProtocolError);
+    expect(() => encodeRecord({ topic: 'orders', body: 'x' }, { systemProperties: { '$ä': 'v' } })).toThrow(ProtocolError);
+    expect(encodeRecord({ topic: 'orders', body: 'x' }, { queueId: 2 ** 32 - 1, systemProperties: { '$trace.id-1': 'v' } }).readUInt32BE(32)).toBe(2 ** 32 - 1);
   });
 
   it('encodes into the buffer `allocate` hands out, and refuses one of the wrong size', () => {

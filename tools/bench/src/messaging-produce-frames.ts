@@ -1,7 +1,7 @@
 // The broker's side of produce alone: pre-encoded SEND frames from one connection, no Producer (no encoding, CRC,
 // batching or promise per message in this process), so the figure is what one broker process stores when its
 // client costs next to nothing. Compare with messaging-produce.ts to see how the two processes share the 2 cores.
-import { RequestCode, RpcClient, encodeRecord } from '@litemq/protocol';
+import { RecordField, RequestCode, RpcClient, encodeRecord, putU32BE } from '@litemq/protocol';
 import { brokerNodeArgs, serverSetArgs, withBrokerProcess } from './broker-process.js';
 import { QUEUES, createTopic } from './messaging.js';
 import { measureWithProbe } from './page-cache-probe.js';
@@ -18,16 +18,31 @@ const TOPIC = 'bench-produce-frames';
 header('messaging: broker-only produce throughput (pre-encoded SEND frames, no Producer)');
 console.log(`${format(messages)} messages per run, body ${bodyBytes} B, ${perFrame} records per frame, ${framesInFlight} frames in flight, topic with ${QUEUES} queues, flushMode async`);
 
+let idCounter = 0;
+
+/**
+ * A new frame of the first `count` records, each with a message id of its own (the broker indexes ids: repeating the
+ * same ids would make its index work cheaper than real traffic's). One copy per frame is all the client does.
+ */
+function frameOf(records: readonly Buffer[], count: number): Buffer {
+  const frame = Buffer.concat(count === records.length ? records : records.slice(0, count));
+  for (let at = 0; at < frame.length; at += frame.readUInt32BE(at + RecordField.TOTAL_SIZE)) {
+    putU32BE(frame, at + RecordField.MSG_ID + 12, ++idCounter >>> 0);
+  }
+  return frame;
+}
+
 /** Sends `messages` records in frames of `perFrame`, `framesInFlight` at a time, and resolves once all were stored. */
 function sendFrames(rpc: RpcClient, broker: string, records: readonly Buffer[]): Promise<void> {
   return new Promise((resolve, reject) => {
     let sent = 0;
     let stored = 0;
+    if (messages <= 0) resolve();
     const next = (): void => {
       if (sent >= messages) return;
       const count = Math.min(perFrame, messages - sent);
       sent += count;
-      rpc.request(broker, RequestCode.SEND_MESSAGE, {}, count === records.length ? records : records.slice(0, count), { timeoutMs: 30_000 }).then(
+      rpc.request(broker, RequestCode.SEND_MESSAGE, {}, frameOf(records, count), { timeoutMs: 30_000 }).then(
         () => {
           stored += count;
           if (stored === messages) resolve();
@@ -42,7 +57,7 @@ function sendFrames(rpc: RpcClient, broker: string, records: readonly Buffer[]):
 
 await withBrokerProcess({ nodeArgs: brokerNodeArgs(profileDir), serverArgs: serverSetArgs() }, async (server) => {
   await createTopic(server.nameServer, TOPIC);
-  // Each frame carries the same records (the broker stores its own copy of the bytes it receives), spread over the queues.
+  // Template records spread over the queues; every frame is a copy with fresh ids (frameOf).
   const records = Array.from({ length: perFrame }, (_, i) => encodeRecord({ topic: TOPIC, body: Buffer.alloc(bodyBytes, 'x') }, { queueId: i % QUEUES }));
   const rpc = new RpcClient();
   try {
