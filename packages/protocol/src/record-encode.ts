@@ -127,7 +127,8 @@ export function encodeRecord(message: Message, options: EncodeOptions = {}): Buf
   const keysBytes = keys.length === 0 ? 0 : Buffer.byteLength(keys, 'utf8');
   const properties = collectProperties(message, options);
   let propertiesBytes = 0;
-  for (const [name, value] of properties) propertiesBytes += 1 + Buffer.byteLength(name) + 2 + Buffer.byteLength(value, 'utf8');
+  // Property names are ASCII (checked in collectProperties): one byte per character.
+  for (const [name, value] of properties) propertiesBytes += 1 + name.length + 2 + Buffer.byteLength(value, 'utf8');
   const trailerBytes = 1 + topic.length + 1 + tagsBytes + 2 + keysBytes + 2 + propertiesBytes;
   const maxProperties = options.maxPropertiesBytes ?? DEFAULT_MAX_PROPERTIES_BYTES;
   if (trailerBytes > maxProperties) {
@@ -179,11 +180,11 @@ export function encodeRecord(message: Message, options: EncodeOptions = {}): Buf
   at += 2;
   for (const [name, value] of properties) {
     buf[at++] = name.length;
-    at += buf.write(name, at, 'latin1');
-    const valueBytes = Buffer.byteLength(value, 'utf8');
+    for (let i = 0; i < name.length; i++) buf[at++] = name.charCodeAt(i);
+    // The value first, then its length in front of it: write() returns the byte count, no second UTF-8 scan.
+    const valueBytes = buf.write(value, at + 2, 'utf8');
     putU16BE(buf, at, valueBytes);
-    at += 2;
-    at += buf.write(value, at, 'utf8');
+    at += 2 + valueBytes;
   }
   // The buffer was not zero-filled: every trailer byte must have been written.
   if (at !== total) throw new Error(`record encoder wrote ${at} of ${total} bytes`);

@@ -1,6 +1,6 @@
 import { randomBytes } from 'node:crypto';
 import { describe, expect, it } from 'vitest';
-import { MSG_ID_BYTES, ProtocolError, createMessageId, encodeRecord, isMessageId, messageIdTimestamp, readMessageId, writeMessageId } from '../src/index.js';
+import { MSG_ID_BYTES, ProtocolError, createMessageId, decodeRecord, encodeRecord, isMessageId, messageIdTimestamp, readMessageId, writeMessageId } from '../src/index.js';
 
 describe('message ids', () => {
   it('formats any 16 bytes as the upper-case hex of those bytes, whatever was formatted before', () => {
@@ -61,6 +61,14 @@ describe('encodeRecord fast paths', () => {
     expect(() => encodeRecord({ topic: 'orders', body: 'x' }, { reconsumeTimes: -1 })).toThrow(ProtocolError);
     expect(() => encodeRecord({ topic: 'orders', body: 'x' }, { systemProperties: { '$ä': 'v' } })).toThrow(ProtocolError);
     expect(encodeRecord({ topic: 'orders', body: 'x' }, { queueId: 2 ** 32 - 1, systemProperties: { '$trace.id-1': 'v' } }).readUInt32BE(32)).toBe(2 ** 32 - 1);
+  });
+
+  it('round-trips multi-byte property values (their length is what write() reported)', () => {
+    const properties = { city: 'Zürich', emoji: '🚀🚀', empty: '' };
+    const record = encodeRecord({ topic: 'orders', body: 'x', properties }, { systemProperties: { '$trace': 'ünï' } });
+    const message = decodeRecord(record);
+    expect(message.properties).toEqual(properties);
+    expect(message.systemProperties['$trace']).toBe('ünï');
   });
 
   it('encodes into the buffer `allocate` hands out, and refuses one of the wrong size', () => {
